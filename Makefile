@@ -1,0 +1,37 @@
+# The two commands a new user needs: `make demo` and `make test`. Everything else is a step of those.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: install demo test lint typecheck unit k8s clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## Run the demo: simulator + operator pipeline + sample findings, printed as a table.
+demo: install
+	$(BIN)/causely-incidentio demo
+
+lint: install
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/mypy
+
+## Build (once, cached outside the repo) the Kubernetes API server the e2e tier runs against.
+k8s:
+	bash .ci/k8s-apiserver.sh
+
+## Everything: lint, types, unit, integration and e2e tiers.
+test: install k8s lint
+	$(BIN)/pytest
+
+## Fast feedback while developing: unit tier only.
+unit: install
+	$(BIN)/pytest -m "not integration and not e2e"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
