@@ -1,0 +1,165 @@
+"""The HTTP receiver Causely posts notifications to.
+
+It answers 202 only once the notification is durable in the journal for every destination it routes to, so
+an acknowledged finding is never lost; 503 (with Retry-After) when the journal cannot be written, so the
+sender retries. Bad input always gets a 4xx that says what is wrong and where — never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from causely_incidentio.metrics import CONTENT_TYPE_LATEST
+from causely_incidentio.payload import PayloadSyntaxError, parse_notification
+from causely_incidentio.problems import InvalidInput
+from causely_incidentio.sync.journal import JournalUnavailable
+from causely_incidentio.sync.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+PIPELINE_KEY = web.AppKey("pipeline", Pipeline)
+ReadyCheck = Callable[[], tuple[bool, str]]
+NO_TOKEN_MESSAGE = (
+    "the receiver needs a token (CAUSELY_RECEIVER_TOKEN or --receiver-token-file); "
+    "pass --allow-unauthenticated to run without one"
+)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": code, "message": message, **extra}, status=status)
+
+
+def _presented_token(request: web.Request) -> str | None:
+    """Causely sends ``Bearer <token>`` or, in some setups, the bare token."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    value = header.strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class Receiver:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        token: str | None,
+        allow_unauthenticated: bool = False,
+        ready_check: ReadyCheck | None = None,
+    ) -> None:
+        if not token and not allow_unauthenticated:
+            raise ValueError(NO_TOKEN_MESSAGE)
+        self.pipeline = pipeline
+        self._token = token.encode() if token else None
+        self.ready_check = ready_check
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app[PIPELINE_KEY] = self.pipeline
+        app.router.add_post("/notifications", self.notifications)
+        app.router.add_post("/webhook", self.notifications)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    def _count(self, ntype: str, outcome: str) -> None:
+        self.pipeline.metrics.notifications.labels(type=ntype, outcome=outcome).inc()
+
+    async def notifications(self, request: web.Request) -> web.Response:
+        if self._token is not None:
+            presented = _presented_token(request)
+            if presented is None or not hmac.compare_digest(presented.encode(), self._token):
+                self._count("unknown", "unauthorized")
+                return _error(401, "unauthorized", "missing or wrong token in the Authorization header")
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            self._count("unknown", "too_large")
+            return _error(413, "too_large", f"body is over the {MAX_BODY_BYTES} byte limit")
+        if not _is_json(request.content_type):
+            self._count("unknown", "unsupported_media_type")
+            return _error(415, "unsupported_media_type",
+                          f"Content-Type must be application/json, got {request.content_type!r}")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self._count("unknown", "too_large")
+            return _error(413, "too_large", f"body is over the {MAX_BODY_BYTES} byte limit")
+        try:
+            n = parse_notification(body)
+        except PayloadSyntaxError as exc:
+            self._count("unknown", "malformed")
+            return _error(400, "malformed_json", str(exc))
+        except InvalidInput as exc:
+            self._count(_type_of(body), "invalid")
+            return _error(
+                422, "invalid_notification", exc.message,
+                problems=[{"field": p.where, "message": p.what, "expected": p.expected} for p in exc.problems],
+            )
+        try:
+            destinations = await self.pipeline.accept(n, body)
+        except JournalUnavailable as exc:
+            log.error("journal unavailable: %s", exc)
+            self._count(n.type.value, "unavailable")
+            return web.json_response(
+                {"error": "unavailable", "message": "cannot record the notification now; retry"},
+                status=503, headers={"Retry-After": "5"},
+            )
+        self._count(n.type.value, "accepted")
+        return web.json_response(
+            {"status": "accepted", "type": n.type.value, "objectId": n.object_id, "destinations": destinations},
+            status=202,
+        )
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ok, message = self.ready_check() if self.ready_check else (self.pipeline.loaded, "destinations loaded")
+        if not self.pipeline.loaded:
+            ok, message = False, "destinations not loaded yet"
+        return web.json_response({"ready": ok, "message": message}, status=200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.pipeline.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _type_of(body: bytes) -> str:
+    try:
+        value = json.loads(body).get("type")
+    except (ValueError, AttributeError):
+        return "unknown"
+    return value if value in ("ProblemDetected", "ProblemUpdated", "ProblemCleared") else "unknown"
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start ``app``; returns the runner (for cleanup) and the bound port (``port`` may be 0)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    bound = port
+    if server is not None and getattr(server, "sockets", None):
+        bound = server.sockets[0].getsockname()[1]
+    return runner, bound
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) → (host, port), with a clear error."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen expects HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)

@@ -1,0 +1,63 @@
+"""``causely-incidentio status --state FILE``: what the standalone journal knows, as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from causely_incidentio.sync.journal import SqliteJournal
+
+
+async def collect(state: str) -> dict[str, Any]:
+    journal = await SqliteJournal.open(state)
+    try:
+        result: dict[str, Any] = {"destinations": []}
+        for dest in await journal.destination_ids():
+            records = await journal.records(dest)
+            result["destinations"].append({
+                "id": dest,
+                "counters": (await journal.counters(dest)).as_dict(),
+                "pending": await journal.pending_count(dest),
+                "openIncidents": sum(1 for r in records if r.has_incident),
+                "findings": [
+                    {**{k: v for k, v in dataclasses.asdict(r).items() if k != "destination_id"},
+                     "state": r.state.value}
+                    for r in records
+                ],
+            })
+        return result
+    finally:
+        await journal.close()
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    if not Path(args.state).exists():
+        out.write(f"{args.state}: no such journal\n")
+        return 2
+    data = asyncio.run(collect(args.state))
+    if args.output == "json":
+        out.write(json.dumps(data, indent=2) + "\n")
+        return 0
+    console = Console(file=out)
+    for dest in data["destinations"]:
+        c = dest["counters"]
+        table = Table(title=f"{dest['id']}: open {dest['openIncidents']}, pending {dest['pending']}, "
+                            f"created {c['created']}, updated {c['updated']}, resolved {c['resolved']}, "
+                            f"skipped {c['skipped']}, failed {c['failed']}")
+        for col in ("Finding", "State", "Incident", "Severity", "Title", "Last error"):
+            table.add_column(col)
+        for f in dest["findings"]:
+            table.add_row(f["object_id"], f["state"], f["reference"] or "-", f["severity"] or "-",
+                          (f["title"] or "-")[:60], (f["last_error"] or "")[:80])
+        console.print(table)
+    if not data["destinations"]:
+        out.write("the journal is empty\n")
+    return 0

@@ -1,0 +1,100 @@
+"""The lifecycle decision table: what one notification means for one destination's record of a finding.
+
+Pure: no I/O, no clock. The worker (``sync/worker.py``) carries the decision out against incident.io and
+writes the resulting record; this module only decides. The table (also in ``docs/lifecycle.md``):
+
+====  ===========================  =================  ================================  =====================
+ #    record (this destination)    notification       condition                         decision
+====  ===========================  =================  ================================  =====================
+ 1    any                          any                older than the newest applied     IGNORE ``stale``
+ 2    incident open                Detected/Updated   same timestamp as last applied    IGNORE ``duplicate``
+ 3    incident open                Detected           same severity, state open         IGNORE ``duplicate``
+ 4    incident open                Detected           severity changed, or it had       UPDATE
+                                                      been cleared (left open)
+ 5    incident open                Updated            —                                 UPDATE
+ 6    incident open                Cleared            resolved status configured        RESOLVE
+ 7    incident open                Cleared            no resolved status                MARK_CLEARED
+ 8    no incident                  Cleared            —                                 IGNORE ``no-incident``
+ 9    no incident                  Detected/Updated   the filters reject it             SKIP ``filtered``
+ 10   no incident                  Detected/Updated   below ``minSeverity``             SKIP ``below-threshold``
+ 11   no incident                  Detected/Updated   otherwise                         CREATE
+====  ===========================  =================  ================================  =====================
+
+"Incident open" means the record holds an incident the operator created and has not seen resolved (states
+``open`` and ``cleared``). Rows 2–7 ignore filters and the threshold on purpose: once an incident exists, every
+later notification for that finding reaches it, so a clear reported at a lower severity never strands it.
+Rows 9–11 move to occurrence ``n + 1`` when the previous incident for the finding was resolved or closed
+(a re-detection opens a new incident with a new idempotency key), and keep the occurrence otherwise (a
+retried or previously failed create must reuse its key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from causely_incidentio.destinations import DestinationConfig
+from causely_incidentio.payload import Notification, NotificationType
+from causely_incidentio.severities import meets_threshold
+from causely_incidentio.sync.records import ENDED, FindingRecord, State
+
+
+class Kind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    RESOLVE = "resolve"
+    MARK_CLEARED = "mark-cleared"
+    SKIP = "skip"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    reason: str
+    occurrence: int
+    row: int
+
+    @property
+    def calls_incident_io(self) -> bool:
+        return self.kind in (Kind.CREATE, Kind.UPDATE, Kind.RESOLVE)
+
+
+def idempotency_key(destination_id: str, object_id: str, occurrence: int) -> str:
+    """Same on every retry and across restarts; a new occurrence (re-detection) gets a new key."""
+    return f"causely-incidentio/{destination_id}/{object_id}/{occurrence}"
+
+
+def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfig) -> Decision:
+    """Apply the table above. ``record`` is this destination's record for ``n.object_id``, if any."""
+    occurrence = record.occurrence if record else 1
+    last_ts = record.last_ts_ns if record else None
+    ts = n.timestamp_ns
+
+    if last_ts is not None and ts is not None and ts < last_ts:
+        return Decision(Kind.IGNORE, "stale", occurrence, 1)
+
+    if record is not None and record.has_incident:
+        if n.type is NotificationType.CLEARED:
+            if dest.resolved_status_name:
+                return Decision(Kind.RESOLVE, "cleared", occurrence, 6)
+            return Decision(Kind.MARK_CLEARED, "cleared-no-resolved-status", occurrence, 7)
+        if ts is not None and ts == last_ts:
+            return Decision(Kind.IGNORE, "duplicate", occurrence, 2)
+        if n.type is NotificationType.DETECTED:
+            if record.state is State.OPEN and n.severity.value == record.severity:
+                return Decision(Kind.IGNORE, "duplicate", occurrence, 3)
+            return Decision(Kind.UPDATE, "detected-again", occurrence, 4)
+        return Decision(Kind.UPDATE, "updated", occurrence, 5)
+
+    if n.type is NotificationType.CLEARED:
+        return Decision(Kind.IGNORE, "no-incident", occurrence, 8)
+    # Leaving a resolved/closed incident behind: whatever happens next belongs to a new occurrence, so a
+    # later create never reuses the ended incident's idempotency key.
+    if record is not None and record.state in ENDED:
+        occurrence += 1
+    if not dest.accepts(n):
+        return Decision(Kind.SKIP, "filtered", occurrence, 9)
+    if not meets_threshold(n.severity, dest.min_severity):
+        return Decision(Kind.SKIP, "below-threshold", occurrence, 10)
+    return Decision(Kind.CREATE, "detected" if n.type is NotificationType.DETECTED else "raised", occurrence, 11)

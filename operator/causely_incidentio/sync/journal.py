@@ -1,0 +1,369 @@
+"""The journal: the durable record of accepted notifications and of what was done about each finding.
+
+The receiver answers 202 only after :meth:`Journal.accept` returns, so an accepted notification survives a
+crash; workers drain :meth:`Journal.pending` and write each outcome with :meth:`Journal.complete`, which
+removes the action and updates the finding's record in one transaction. Two implementations share the
+protocol: :class:`SqliteJournal` here (standalone mode) and the Kubernetes-status journal in ``kube/``.
+
+Group commit: concurrent ``accept`` calls that arrive while a commit is in flight are written together in
+the next transaction, so one fsync acknowledges many notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from causely_incidentio.sync.records import (
+    COUNTER_NAMES,
+    Counters,
+    FindingRecord,
+    Intake,
+    PendingAction,
+    State,
+)
+
+T = TypeVar("T")
+
+
+class JournalUnavailable(RuntimeError):
+    """The journal cannot persist: the receiver answers 503 so the sender retries."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of the audit trail: what a notification led to."""
+
+    destination_id: str
+    object_id: str
+    notification_type: str
+    decision: str
+    reason: str
+    reference: str | None = None
+    error: str | None = None
+    at: float = 0.0
+
+
+class Journal(Protocol):
+    async def accept(self, intakes: Sequence[Intake]) -> None: ...
+    def is_known(self, destination_id: str, object_id: str) -> bool: ...
+    async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]: ...
+    async def pending_count(self, destination_id: str | None = None) -> int: ...
+    async def record(self, destination_id: str, object_id: str) -> FindingRecord | None: ...
+    async def records(self, destination_id: str | None = None) -> list[FindingRecord]: ...
+    async def complete(
+        self, action: PendingAction, record: FindingRecord, counter: str | None, history: HistoryEntry
+    ) -> None: ...
+    async def retry_later(self, action: PendingAction, error: str) -> None: ...
+    async def save_record(self, record: FindingRecord, counter: str | None, history: HistoryEntry) -> None: ...
+    async def counters(self, destination_id: str) -> Counters: ...
+    async def close(self) -> None: ...
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination_id TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS pending_by_destination ON pending (destination_id, seq);
+CREATE TABLE IF NOT EXISTS findings (
+    destination_id TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    occurrence INTEGER NOT NULL,
+    incident_id TEXT,
+    reference TEXT,
+    permalink TEXT,
+    severity TEXT,
+    title TEXT,
+    last_ts_ns INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (destination_id, object_id)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    destination_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (destination_id, name)
+);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    destination_id TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    notification_type TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    reference TEXT,
+    error TEXT
+);
+"""
+
+FINDING_COLUMNS = (
+    "destination_id, object_id, state, occurrence, incident_id, reference, permalink, severity, title, "
+    "last_ts_ns, attempts, last_error, created_at, updated_at"
+)
+HISTORY_KEEP = 20_000
+
+
+def _row_to_record(row: Sequence[Any]) -> FindingRecord:
+    return FindingRecord(
+        destination_id=row[0], object_id=row[1], state=State(row[2]), occurrence=row[3], incident_id=row[4],
+        reference=row[5], permalink=row[6], severity=row[7], title=row[8], last_ts_ns=row[9],
+        attempts=row[10], last_error=row[11], created_at=row[12], updated_at=row[13],
+    )
+
+
+def _record_values(r: FindingRecord) -> tuple[Any, ...]:
+    return (
+        r.destination_id, r.object_id, r.state.value, r.occurrence, r.incident_id, r.reference, r.permalink,
+        r.severity, r.title, r.last_ts_ns, r.attempts, r.last_error, r.created_at, r.updated_at,
+    )
+
+
+class SqliteJournal:
+    """SQLite (WAL, ``synchronous=FULL``) journal; every statement runs on one dedicated thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._conn: sqlite3.Connection | None = None
+        self._known: set[tuple[str, str]] = set()
+        self._queue: list[tuple[Sequence[Intake], asyncio.Future[None]]] = []
+        self._flushing = False
+        self.commits = 0  # transactions written by accept(); for the group-commit benchmark
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteJournal:
+        journal = cls(path)
+        await journal._run(journal._open)
+        return journal
+
+    def _open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+        for dest, oid in conn.execute(
+            "SELECT destination_id, object_id FROM findings UNION SELECT destination_id, object_id FROM pending"
+        ):
+            self._known.add((dest, oid))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalUnavailable("journal is closed")
+        return self._conn
+
+    # -- intake ----------------------------------------------------------------------------------------
+    async def accept(self, intakes: Sequence[Intake]) -> None:
+        """Durably store ``intakes``; returns only once they are committed (or raises JournalUnavailable)."""
+        if not intakes:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((intakes, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                rows = [
+                    (i.destination_id, i.object_id, i.payload, i.received_at) for intakes, _ in batch for i in intakes
+                ]
+                try:
+                    await self._run(self._insert_pending, rows)
+                except Exception as exc:  # disk full, read-only file, closed journal...
+                    error = JournalUnavailable(f"cannot write the journal at {self.path}: {exc}")
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(error)
+                    continue
+                self.commits += 1
+                for intakes, fut in batch:
+                    for i in intakes:
+                        self._known.add((i.destination_id, i.object_id))
+                    if not fut.done():
+                        fut.set_result(None)
+        finally:
+            self._flushing = False
+
+    def _insert_pending(self, rows: list[tuple[str, str, bytes, float]]) -> None:
+        conn = self.conn
+        with conn:  # one transaction
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO pending (destination_id, object_id, payload, received_at) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def is_known(self, destination_id: str, object_id: str) -> bool:
+        return (destination_id, object_id) in self._known
+
+    # -- reads -----------------------------------------------------------------------------------------
+    async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]:
+        def q() -> list[PendingAction]:
+            rows = self.conn.execute(
+                "SELECT seq, destination_id, object_id, payload, received_at, attempts, last_error FROM pending "
+                "WHERE destination_id = ? ORDER BY seq LIMIT ?",
+                (destination_id, limit),
+            ).fetchall()
+            return [PendingAction(*row) for row in rows]
+
+        result: list[PendingAction] = await self._run(q)
+        return result
+
+    async def pending_count(self, destination_id: str | None = None) -> int:
+        def q() -> int:
+            if destination_id is None:
+                row = self.conn.execute("SELECT COUNT(*) FROM pending").fetchone()
+            else:
+                row = self.conn.execute(
+                    "SELECT COUNT(*) FROM pending WHERE destination_id = ?", (destination_id,)
+                ).fetchone()
+            return int(row[0])
+
+        result: int = await self._run(q)
+        return result
+
+    async def record(self, destination_id: str, object_id: str) -> FindingRecord | None:
+        def q() -> FindingRecord | None:
+            row = self.conn.execute(
+                f"SELECT {FINDING_COLUMNS} FROM findings WHERE destination_id = ? AND object_id = ?",  # noqa: S608
+                (destination_id, object_id),
+            ).fetchone()
+            return _row_to_record(row) if row else None
+
+        result: FindingRecord | None = await self._run(q)
+        return result
+
+    async def records(self, destination_id: str | None = None) -> list[FindingRecord]:
+        def q() -> list[FindingRecord]:
+            sql = f"SELECT {FINDING_COLUMNS} FROM findings"  # noqa: S608
+            if destination_id is None:
+                rows = self.conn.execute(sql + " ORDER BY destination_id, created_at").fetchall()
+            else:
+                rows = self.conn.execute(
+                    sql + " WHERE destination_id = ? ORDER BY created_at", (destination_id,)
+                ).fetchall()
+            return [_row_to_record(r) for r in rows]
+
+        result: list[FindingRecord] = await self._run(q)
+        return result
+
+    async def counters(self, destination_id: str) -> Counters:
+        def q() -> Counters:
+            counters = Counters()
+            for name, value in self.conn.execute(
+                "SELECT name, value FROM counters WHERE destination_id = ?", (destination_id,)
+            ):
+                if name in COUNTER_NAMES:
+                    setattr(counters, name, value)
+            return counters
+
+        result: Counters = await self._run(q)
+        return result
+
+    async def history(self, destination_id: str | None = None, limit: int = 200) -> list[HistoryEntry]:
+        def q() -> list[HistoryEntry]:
+            sql = (
+                "SELECT destination_id, object_id, notification_type, decision, reason, reference, error, at "
+                "FROM history"
+            )
+            params: tuple[Any, ...] = (limit,)
+            if destination_id is not None:
+                sql += " WHERE destination_id = ?"
+                params = (destination_id, limit)
+            rows = self.conn.execute(sql + " ORDER BY id DESC LIMIT ?", params).fetchall()
+            return [HistoryEntry(*row) for row in reversed(rows)]
+
+        result: list[HistoryEntry] = await self._run(q)
+        return result
+
+    async def destination_ids(self) -> list[str]:
+        def q() -> list[str]:
+            rows = self.conn.execute(
+                "SELECT destination_id FROM findings UNION SELECT destination_id FROM pending "
+                "UNION SELECT destination_id FROM counters ORDER BY 1"
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        result: list[str] = await self._run(q)
+        return result
+
+    # -- writes by workers -----------------------------------------------------------------------------
+    def _write_outcome(
+        self, seq: int | None, record: FindingRecord, counter: str | None, history: HistoryEntry
+    ) -> None:
+        conn = self.conn
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            if seq is not None:
+                conn.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+            conn.execute(
+                f"INSERT OR REPLACE INTO findings ({FINDING_COLUMNS}) "  # noqa: S608
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _record_values(record),
+            )
+            if counter is not None:
+                conn.execute(
+                    "INSERT INTO counters (destination_id, name, value) VALUES (?, ?, 1) "
+                    "ON CONFLICT (destination_id, name) DO UPDATE SET value = value + 1",
+                    (record.destination_id, counter),
+                )
+            cur = conn.execute(
+                "INSERT INTO history (at, destination_id, object_id, notification_type, decision, reason, "
+                "reference, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (history.at or time.time(), history.destination_id, history.object_id,
+                 history.notification_type, history.decision, history.reason, history.reference, history.error),
+            )
+            if cur.lastrowid and cur.lastrowid % 1000 == 0:
+                conn.execute("DELETE FROM history WHERE id <= ?", (cur.lastrowid - HISTORY_KEEP,))
+
+    async def complete(
+        self, action: PendingAction, record: FindingRecord, counter: str | None, history: HistoryEntry
+    ) -> None:
+        await self._run(self._write_outcome, action.seq, record, counter, history)
+        self._known.add((record.destination_id, record.object_id))
+
+    async def save_record(self, record: FindingRecord, counter: str | None, history: HistoryEntry) -> None:
+        await self._run(self._write_outcome, None, record, counter, history)
+        self._known.add((record.destination_id, record.object_id))
+
+    async def retry_later(self, action: PendingAction, error: str) -> None:
+        def q() -> None:
+            with self.conn:
+                self.conn.execute(
+                    "UPDATE pending SET attempts = attempts + 1, last_error = ? WHERE seq = ?", (error, action.seq)
+                )
+
+        await self._run(q)

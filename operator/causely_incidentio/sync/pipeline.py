@@ -1,0 +1,151 @@
+"""The running pipeline: destinations, their workers, routing and intake — shared by every mode.
+
+Standalone mode, the demo and the Kubernetes operator all build one :class:`Pipeline` and feed it
+destination configs; the receiver hands it validated notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from causely_incidentio.destinations import DestinationConfig
+from causely_incidentio.metrics import Metrics
+from causely_incidentio.payload import Notification
+from causely_incidentio.problems import InvalidInput
+from causely_incidentio.settings import Settings
+from causely_incidentio.sync.journal import Journal
+from causely_incidentio.sync.records import Intake
+from causely_incidentio.sync.worker import DestinationWorker, EventSink, Health
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InvalidDestination:
+    """A destination whose config could not be built: shown, never served."""
+
+    id: str
+    error: InvalidInput
+    health: Health = field(default_factory=Health)
+
+    def __post_init__(self) -> None:
+        self.health.config_valid = False
+        self.health.config_reason = "InvalidConfig"
+        self.health.config_message = self.error.message
+
+
+class Pipeline:
+    def __init__(
+        self,
+        journal: Journal,
+        settings: Settings,
+        *,
+        metrics: Metrics | None = None,
+        events: EventSink | None = None,
+        worker_options: dict[str, Any] | None = None,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.events = events
+        self.worker_options = worker_options or {}
+        self.on_change = on_change
+        self.workers: dict[str, DestinationWorker] = {}
+        self.invalid: dict[str, InvalidDestination] = {}
+        self.loaded = False  # True once a first set of destinations was applied (readiness)
+
+    # -- destinations ----------------------------------------------------------------------------------
+    def set_destinations(
+        self, valid: Iterable[DestinationConfig], invalid: Iterable[tuple[str, InvalidInput]] = ()
+    ) -> None:
+        """Replace the whole set (standalone mode): start new workers, reconfigure changed, stop removed."""
+        valid = list(valid)
+        wanted = {c.id for c in valid}
+        for c in valid:
+            self.upsert(c)
+        self.invalid = {}
+        for dest_id, err in invalid:
+            self.mark_invalid(dest_id, err)
+        for dest_id in list(self.workers):
+            if dest_id not in wanted and dest_id not in self.invalid:
+                asyncio.get_running_loop().create_task(self.remove(dest_id))
+        self.loaded = True
+
+    def upsert(self, config: DestinationConfig) -> DestinationWorker:
+        self.invalid.pop(config.id, None)
+        worker = self.workers.get(config.id)
+        if worker is None:
+            worker = DestinationWorker(
+                config, self.journal, settings=self.settings, metrics=self.metrics, events=self.events,
+                on_change=self.on_change, **self.worker_options,
+            )
+            self.workers[config.id] = worker
+            worker.start()
+            log.info("destination %s: serving (%s)", config.id, config.source.value)
+        else:
+            worker.reconfigure(config)
+        return worker
+
+    def mark_invalid(self, dest_id: str, error: InvalidInput) -> None:
+        """An invalid destination stops being served; its accepted actions stay in the journal."""
+        worker = self.workers.pop(dest_id, None)
+        if worker is not None:
+            asyncio.get_running_loop().create_task(worker.stop())
+        self.invalid[dest_id] = InvalidDestination(dest_id, error)
+        log.warning("destination %s: invalid configuration: %s", dest_id, error.message)
+
+    async def remove(self, dest_id: str) -> None:
+        """Deleting a destination stops its deliveries; its open incidents are left for humans."""
+        self.invalid.pop(dest_id, None)
+        worker = self.workers.pop(dest_id, None)
+        if worker is not None:
+            await worker.stop()
+            log.info("destination %s: removed; its open incidents are left as they are", dest_id)
+
+    def health(self, dest_id: str) -> Health | None:
+        if dest_id in self.workers:
+            return self.workers[dest_id].health
+        if dest_id in self.invalid:
+            return self.invalid[dest_id].health
+        return None
+
+    # -- intake ----------------------------------------------------------------------------------------
+    def route(self, n: Notification) -> list[str]:
+        """Destinations that must see ``n``: filters accept it, or they already track this finding.
+
+        The severity threshold is applied by the worker (so a below-threshold finding is recorded as
+        skipped); a finding a destination already tracks always reaches it, whatever the filters say.
+        """
+        return [
+            dest_id
+            for dest_id, w in self.workers.items()
+            if w.config.accepts(n) or self.journal.is_known(dest_id, n.object_id)
+        ]
+
+    async def accept(self, n: Notification, payload: bytes) -> list[str]:
+        """Journal ``n`` for every matching destination; returns their ids once it is durable."""
+        dest_ids = self.route(n)
+        now = time.time()
+        await self.journal.accept([Intake(d, n.object_id, payload, now) for d in dest_ids])
+        for d in dest_ids:
+            worker = self.workers.get(d)
+            if worker is not None:
+                worker.wake()
+        return dest_ids
+
+    # -- shutdown / test helpers -----------------------------------------------------------------------
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        await asyncio.gather(*(w.wait_idle(timeout) for w in self.workers.values()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+        self.workers.clear()
+
+    def destination_ids(self) -> Sequence[str]:
+        return sorted([*self.workers, *self.invalid])

@@ -1,0 +1,600 @@
+"""One sync worker per destination: drains that destination's journal and makes incident.io match.
+
+The worker owns everything that talks to incident.io for its destination. It decides with the pure engine,
+carries the decision out with the client, and writes the outcome to the journal. Failure handling:
+
+- transient (429 beyond the client's retries, 5xx, timeouts): the action stays pending with its attempt
+  count and error, and the worker backs off; later actions of the same finding wait (ordering), others go on;
+- permanent (400/404/422, a severity or status that does not exist): the action is marked failed with the
+  error text and the finding moves on; an edit that fails is checked against the incident, and an incident a
+  human already resolved or closed is recorded as closed outside the operator, never edited again;
+- 401/403: the destination is marked unauthenticated and paused, nothing is retried in a loop; a new token
+  (config fingerprint change) or the periodic re-check wakes it; pending actions are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from causely_incidentio.destinations import DestinationConfig
+from causely_incidentio.incidentio.catalog import Catalog, CatalogLookupError
+from causely_incidentio.incidentio.client import IncidentIOClient, RetryPolicy
+from causely_incidentio.incidentio.errors import IncidentIOError, is_auth_failure
+from causely_incidentio.incidentio.models import Incident
+from causely_incidentio.incidentio.ratelimit import bucket_for
+from causely_incidentio.incidentio.severity import SeverityResolutionError
+from causely_incidentio.metrics import Metrics
+from causely_incidentio.payload import Notification, parse_notification
+from causely_incidentio.problems import InvalidInput
+from causely_incidentio.render import render_summary, render_title
+from causely_incidentio.settings import Settings
+from causely_incidentio.sync.engine import Decision, Kind, decide, idempotency_key
+from causely_incidentio.sync.journal import HistoryEntry, Journal
+from causely_incidentio.sync.records import FindingRecord, PendingAction, State
+
+log = logging.getLogger(__name__)
+
+MAX_REPLAYED_ENDED = 20  # occurrences to skip when a create replays an incident that already ended
+
+
+class EventSink(Protocol):
+    """Where user-facing events go: Kubernetes Events in the operator, the log in standalone mode."""
+
+    def __call__(self, destination_id: str, reason: str, message: str, *, warning: bool = False) -> None: ...
+
+
+def log_events(destination_id: str, reason: str, message: str, *, warning: bool = False) -> None:
+    log.log(logging.WARNING if warning else logging.INFO, "%s %s: %s", destination_id, reason, message)
+
+
+@dataclass
+class Health:
+    """The destination's conditions, as the status writer and /readyz see them."""
+
+    config_valid: bool = True
+    config_reason: str = "Valid"
+    config_message: str = ""
+    authenticated: bool | None = None  # None: not checked yet
+    auth_reason: str = "Pending"
+    auth_message: str = "not checked yet"
+    last_sync: float | None = None
+    last_error: str | None = None
+    changed_at: float = field(default_factory=time.time)
+
+    @property
+    def ready(self) -> bool:
+        return self.config_valid and self.authenticated is True
+
+    @property
+    def reason(self) -> str:
+        if not self.config_valid:
+            return self.config_reason
+        if self.authenticated is not True:
+            return self.auth_reason
+        return "Ready"
+
+    @property
+    def message(self) -> str:
+        if not self.config_valid:
+            return self.config_message
+        if self.authenticated is not True:
+            return self.auth_message
+        return "Delivering notifications"
+
+
+class ConfigError(Exception):
+    """The destination's config names something incident.io does not have (status, severity, type)."""
+
+
+class TransientFailure(Exception):
+    """Try this action again later; carries a token-free message."""
+
+
+@dataclass
+class Outcome:
+    record: FindingRecord
+    counter: str | None
+    event: tuple[str, str, bool] | None = None  # (reason, message, warning)
+    error: str | None = None
+
+
+ClientFactory = Callable[[DestinationConfig], IncidentIOClient]
+
+
+class DestinationWorker:
+    def __init__(
+        self,
+        config: DestinationConfig,
+        journal: Journal,
+        *,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        events: EventSink | None = None,
+        concurrency: int = 8,
+        batch_size: int = 500,
+        recheck_interval: float = 300.0,
+        retry_delay: float = 2.0,
+        max_retry_delay: float = 60.0,
+        auth_retry_interval: float = 300.0,
+        client_factory: ClientFactory | None = None,
+        on_change: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.journal = journal
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.events: EventSink = events or log_events
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.recheck_interval = recheck_interval
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.auth_retry_interval = auth_retry_interval
+        self.client_factory = client_factory or self._default_client
+        self.on_change = on_change
+        self.clock = clock
+        self.health = Health()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._preflight_done_for: str | None = None
+        self._client: IncidentIOClient | None = None
+        self._catalog: Catalog | None = None
+        self._last_recheck = 0.0
+        self._last_rate_limited_event = 0.0
+        self._idle = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    @property
+    def destination_id(self) -> str:
+        return self.config.id
+
+    def _default_client(self, config: DestinationConfig) -> IncidentIOClient:
+        s = self.settings
+        token = config.token.get_secret_value()
+        return IncidentIOClient(
+            lambda: self.config.token.get_secret_value(),
+            base_url=config.api_url or s.incident_io_api_url,
+            connect_timeout=s.incident_io_connect_timeout,
+            read_timeout=s.incident_io_read_timeout,
+            retry=RetryPolicy(max_total_seconds=s.incident_io_retry_max_seconds),
+            bucket=bucket_for(
+                token, capacity=s.incident_io_rate_limit_capacity, refill=s.incident_io_rate_limit_refill_per_second
+            ),
+            on_request=self._on_request,
+        )
+
+    def _on_request(self, endpoint: str, status: int | None) -> None:
+        self.metrics.observe_request(endpoint, status)
+        if status == 429 and self.clock() - self._last_rate_limited_event > 60:
+            self._last_rate_limited_event = self.clock()
+            self.events(self.destination_id, "RateLimited",
+                        f"incident.io rate-limited {endpoint}; backing off as it asks", warning=True)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"worker:{self.destination_id}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def reconfigure(self, config: DestinationConfig) -> None:
+        """Use a new config (edited resource, rotated token) from the next action on; re-check it first."""
+        old = self.config
+        self.config = config
+        if config.fingerprint != old.fingerprint:
+            self._preflight_done_for = None
+            if (config.api_url, config.token.get_secret_value()) != (old.api_url, old.token.get_secret_value()):
+                self._reset_client()
+            self.wake()
+
+    def _reset_client(self) -> None:
+        client, self._client, self._catalog = self._client, None, None
+        if client is not None:
+            asyncio.get_running_loop().create_task(client.aclose())
+
+    @property
+    def client(self) -> IncidentIOClient:
+        if self._client is None:
+            self._client = self.client_factory(self.config)
+        return self._client
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.client)
+        return self._catalog
+
+    def _changed(self) -> None:
+        self.health.changed_at = self.clock()
+        if self.on_change is not None:
+            self.on_change(self.destination_id)
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until the worker has nothing pending (tests, demo)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await self.journal.pending_count(self.destination_id) == 0:
+                return
+            self.wake()
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"{self.destination_id}: still has pending actions after {timeout}s")
+
+    # -- main loop -------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        delay = self.retry_delay
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if self._preflight_done_for != self.config.fingerprint:
+                    if not await self._preflight():
+                        await self._sleep(self.auth_retry_interval if self.health.config_valid else 3600.0)
+                        continue
+                transient = await self._drain()
+                if self.clock() - self._last_recheck > self.recheck_interval:
+                    await self.recheck_open_incidents()
+                if transient:
+                    await self._sleep(delay)
+                    delay = min(delay * 2, self.max_retry_delay)
+                    continue
+                delay = self.retry_delay
+                pending = await self.journal.pending_count(self.destination_id)
+                self.metrics.pending.labels(destination=self.destination_id).set(pending)
+                if pending:
+                    continue
+                await self._sleep(self.recheck_interval)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one destination's bug kill its worker silently
+                log.exception("worker %s: unexpected error", self.destination_id)
+                self.health.last_error = f"internal error: {type(exc).__name__}"
+                await self._sleep(delay)
+                delay = min(delay * 2, self.max_retry_delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    # -- preflight: is the token good and does the config name real things? ----------------------------
+    async def _preflight(self) -> bool:
+        fingerprint = self.config.fingerprint
+        try:
+            identity = await self.client.identity()
+            self.health.authenticated = True
+            self.health.auth_reason = "Authenticated"
+            self.health.auth_message = f"API key '{identity.name}' accepted"
+            await self._check_config()
+        except ConfigError as exc:
+            self.health.config_valid = False
+            self.health.config_reason = "UnknownInIncidentIO"
+            self.health.config_message = str(exc)
+            self.events(self.destination_id, "ConfigInvalid", str(exc), warning=True)
+            self._changed()
+            self.metrics.ready.labels(destination=self.destination_id).set(0)
+            return False
+        except IncidentIOError as exc:
+            if is_auth_failure(exc):
+                self._mark_unauthenticated(exc)
+            else:
+                self.health.authenticated = None
+                self.health.auth_reason = "Unreachable"
+                self.health.auth_message = f"cannot check the API key: {exc}"
+                self._changed()
+            self.metrics.ready.labels(destination=self.destination_id).set(0)
+            return False
+        self.health.config_valid = True
+        self.health.config_reason = "Valid"
+        self.health.config_message = "configuration accepted by incident.io"
+        self._preflight_done_for = fingerprint
+        self.metrics.ready.labels(destination=self.destination_id).set(1)
+        self._changed()
+        return True
+
+    async def _check_config(self) -> None:
+        c = self.config
+        cat = self.catalog
+        problems: list[str] = []
+        try:
+            if c.resolved_status_name:
+                status = await cat.status_by_name(c.resolved_status_name)
+                if not status.is_resolved:
+                    problems.append(
+                        f"resolvedStatusName {c.resolved_status_name!r} is in category {status.category!r}; "
+                        "it must name a status in a resolved category (learning or closed)"
+                    )
+        except CatalogLookupError as exc:
+            problems.append(f"resolvedStatusName: {exc}")
+        for sev in ("Critical", "High", "Medium", "Low"):
+            try:
+                await cat.severity_for(sev, severity_id=c.severity_id, severity_map=c.severity_map)
+            except (CatalogLookupError, SeverityResolutionError) as exc:
+                field_name = "severityId" if c.severity_id else "severityMap"
+                problems.append(f"{field_name}: {exc}")
+                break
+        if c.incident_type_id:
+            try:
+                await cat.incident_type(c.incident_type_id)
+            except CatalogLookupError as exc:
+                problems.append(f"incidentTypeId: {exc}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def _mark_unauthenticated(self, exc: IncidentIOError) -> None:
+        reason = "Unauthenticated" if exc.status == 401 else "Forbidden"
+        message = f"incident.io answered {exc.status} to this destination's API key: {exc}"
+        changed = self.health.authenticated is not False or self.health.auth_reason != reason
+        self.health.authenticated = False
+        self.health.auth_reason = reason
+        self.health.auth_message = message
+        self._preflight_done_for = None
+        if changed:
+            self.events(self.destination_id, "DeliveryFailed", message, warning=True)
+        self.metrics.ready.labels(destination=self.destination_id).set(0)
+        self._changed()
+
+    # -- draining the journal --------------------------------------------------------------------------
+    async def _drain(self) -> bool:
+        """Carry out every pending action once. Returns True when some action must be retried later."""
+        actions = await self.journal.pending(self.destination_id, limit=self.batch_size)
+        if not actions:
+            return False
+        groups: dict[str, list[PendingAction]] = {}
+        for a in actions:
+            groups.setdefault(a.object_id, []).append(a)
+        sem = asyncio.Semaphore(self.concurrency)
+        auth_failed: list[IncidentIOError] = []
+        transient = False
+
+        async def run_group(group: list[PendingAction]) -> None:
+            nonlocal transient
+            async with sem:
+                for action in group:
+                    if auth_failed:
+                        return
+                    try:
+                        await self._process(action)
+                    except TransientFailure as exc:
+                        transient = True
+                        await self.journal.retry_later(action, str(exc))
+                        return  # keep this finding's order: later actions wait for this one
+                    except IncidentIOError as exc:  # only auth failures escape _process
+                        auth_failed.append(exc)
+                        return
+
+        await asyncio.gather(*(run_group(g) for g in groups.values()))
+        if auth_failed:
+            self._mark_unauthenticated(auth_failed[0])
+            return False
+        self.health.last_sync = self.clock()
+        self._changed()
+        return transient
+
+    async def _process(self, action: PendingAction) -> None:
+        try:
+            n = parse_notification(action.payload)
+        except (InvalidInput, ValueError) as exc:  # accepted earlier, so only a version skew gets here
+            record = await self.journal.record(self.destination_id, action.object_id) or self._new_record(
+                action.object_id
+            )
+            await self.journal.complete(
+                action, record.copy(last_error=f"unreadable notification: {exc}"), "failed",
+                HistoryEntry(self.destination_id, action.object_id, "?", "fail", "unreadable", error=str(exc)),
+            )
+            return
+        record = await self.journal.record(self.destination_id, n.object_id)
+        decision = decide(record, n, self.config)
+        outcome = await self._execute(decision, record or self._new_record(n.object_id), n, action)
+        await self.journal.complete(
+            action,
+            outcome.record,
+            outcome.counter,
+            HistoryEntry(
+                self.destination_id, n.object_id, n.type.value, decision.kind.value, decision.reason,
+                reference=outcome.record.reference, error=outcome.error, at=self.clock(),
+            ),
+        )
+        if outcome.counter:
+            self.metrics.incidents.labels(destination=self.destination_id, action=outcome.counter).inc()
+        if outcome.counter == "created":
+            self.metrics.create_latency.observe(max(0.0, self.clock() - action.received_at))
+        if outcome.event:
+            reason, message, warning = outcome.event
+            self.events(self.destination_id, reason, message, warning=warning)
+
+    def _new_record(self, object_id: str) -> FindingRecord:
+        now = self.clock()
+        return FindingRecord(self.destination_id, object_id, created_at=now, updated_at=now)
+
+    async def _execute(
+        self, d: Decision, rec: FindingRecord, n: Notification, action: PendingAction
+    ) -> Outcome:
+        now = self.clock()
+        ts = max(filter(None, (rec.last_ts_ns, n.timestamp_ns)), default=None)
+        base = rec.copy(updated_at=now, last_ts_ns=ts, occurrence=d.occurrence, attempts=action.attempts + 1)
+        if d.kind is Kind.IGNORE:
+            state = State.CLEARED_UNKNOWN if rec.state is State.PENDING else rec.state
+            if d.reason == "stale":
+                base = base.copy(last_ts_ns=rec.last_ts_ns)
+            return Outcome(base.copy(state=state), "ignored")
+        if d.kind is Kind.SKIP:
+            return Outcome(
+                base.copy(state=State.SKIPPED, severity=n.severity.value, title=n.title, incident_id=None,
+                          reference=None, permalink=None, last_error=None),
+                "skipped",
+            )
+        if d.kind is Kind.MARK_CLEARED:
+            return Outcome(base.copy(state=State.CLEARED_LEFT_OPEN), None, (
+                "IncidentCleared",
+                f"{rec.reference}: Causely cleared the finding; left open (no resolvedStatusName configured)",
+                False,
+            ))
+        try:
+            if d.kind is Kind.CREATE:
+                return await self._create(d, base, n)
+            if d.kind is Kind.UPDATE:
+                return await self._update(base, n)
+            return await self._resolve(base)
+        except IncidentIOError as exc:
+            if is_auth_failure(exc):
+                raise
+            if exc.retryable:
+                raise TransientFailure(str(exc)) from exc
+            return await self._permanent_failure(d, base, exc)
+        except (CatalogLookupError, SeverityResolutionError) as exc:
+            return self._failed(d, base, str(exc))
+
+    async def _create(self, d: Decision, base: FindingRecord, n: Notification) -> Outcome:
+        c = self.config
+        severity = await self.catalog.severity_for(
+            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map
+        )
+        type_id = c.incident_type_id
+        if type_id is None:
+            default_type = await self.catalog.default_incident_type()
+            type_id = default_type.id if default_type else None
+        occurrence = d.occurrence
+        for _ in range(MAX_REPLAYED_ENDED):
+            incident = await self.client.create_incident(
+                idempotency_key=idempotency_key(self.destination_id, n.object_id, occurrence),
+                visibility=c.visibility,
+                name=render_title(n),
+                summary=render_summary(n),
+                severity_id=severity.id,
+                incident_type_id=type_id,
+                mode=c.mode,
+            )
+            # A replayed key can return an incident that already ended (the record of it was lost or pruned):
+            # that occurrence is over, so open the next one instead of reviving it.
+            if not incident.incident_status.is_terminal and not incident.incident_status.is_resolved:
+                break
+            occurrence += 1
+        record = self._with_incident(base, incident).copy(
+            state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None
+        )
+        return Outcome(record, "created", (
+            "IncidentCreated",
+            f"created {incident.reference} for {n.object_id} ({n.severity.value} → {severity.name}): {n.title}",
+            False,
+        ))
+
+    async def _update(self, base: FindingRecord, n: Notification) -> Outcome:
+        assert base.incident_id is not None
+        c = self.config
+        severity = await self.catalog.severity_for(
+            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map
+        )
+        incident = await self.client.edit_incident(
+            base.incident_id, notify_incident_channel=c.notify_channel, severity_id=severity.id,
+            summary=render_summary(n),
+        )
+        record = self._with_incident(base, incident).copy(
+            state=State.OPEN, severity=n.severity.value, title=n.title, last_error=None
+        )
+        old = base.severity or "?"
+        return Outcome(record, "updated", (
+            "IncidentUpdated", f"updated {incident.reference}: severity {old} → {n.severity.value} ({severity.name})",
+            False,
+        ))
+
+    async def _resolve(self, base: FindingRecord) -> Outcome:
+        assert base.incident_id is not None and self.config.resolved_status_name
+        status = await self.catalog.status_by_name(self.config.resolved_status_name)
+        if not status.is_resolved:  # checked at preflight; never move an incident to a live status
+            raise CatalogLookupError(
+                f"resolvedStatusName {status.name!r} is not a resolved status (category {status.category})"
+            )
+        incident = await self.client.edit_incident(
+            base.incident_id, notify_incident_channel=self.config.notify_channel, incident_status_id=status.id
+        )
+        record = self._with_incident(base, incident).copy(state=State.RESOLVED, last_error=None)
+        return Outcome(record, "resolved", (
+            "IncidentResolved", f"resolved {incident.reference} to status {status.name}", False,
+        ))
+
+    @staticmethod
+    def _with_incident(rec: FindingRecord, incident: Incident) -> FindingRecord:
+        return rec.copy(incident_id=incident.id, reference=incident.reference, permalink=incident.permalink)
+
+    async def _permanent_failure(self, d: Decision, base: FindingRecord, exc: IncidentIOError) -> Outcome:
+        """An edit that fails may mean a human already ended the incident: check before calling it failed."""
+        if d.kind in (Kind.UPDATE, Kind.RESOLVE) and base.incident_id:
+            ended = await self._ended_outside(base)
+            if ended is not None:
+                return ended
+        return self._failed(d, base, str(exc))
+
+    def _failed(self, d: Decision, base: FindingRecord, error: str) -> Outcome:
+        state = State.FAILED if d.kind is Kind.CREATE else base.state
+        ref = base.reference or base.object_id
+        return Outcome(base.copy(state=state, last_error=error), "failed",
+                       ("DeliveryFailed", f"{d.kind.value} {ref} failed: {error}", True), error)
+
+    async def _ended_outside(self, rec: FindingRecord) -> Outcome | None:
+        assert rec.incident_id is not None
+        try:
+            incident = await self.client.show_incident(rec.incident_id)
+        except IncidentIOError as exc:
+            if exc.status == 404:
+                return Outcome(rec.copy(state=State.CLOSED_OUTSIDE, last_error="incident no longer exists"),
+                               None, ("IncidentClosedOutside", f"{rec.reference} no longer exists", True))
+            if is_auth_failure(exc):
+                raise
+            if exc.retryable:
+                raise TransientFailure(str(exc)) from exc
+            return None
+        status = incident.incident_status
+        if status.is_resolved or status.is_terminal:
+            return Outcome(
+                self._with_incident(rec, incident).copy(state=State.CLOSED_OUTSIDE, last_error=None),
+                None,
+                ("IncidentClosedOutside",
+                 f"{incident.reference} was moved to {status.name} ({status.category}) in incident.io; "
+                 "recorded, not edited", False),
+            )
+        return None
+
+    # -- periodic re-check of open incidents -----------------------------------------------------------
+    async def recheck_open_incidents(self, limit: int = 200) -> int:
+        """Record incidents humans closed in incident.io. Returns how many were found closed."""
+        self._last_recheck = self.clock()
+        found = 0
+        records = [r for r in await self.journal.records(self.destination_id) if r.has_incident]
+        random.shuffle(records)  # a large backlog is covered over several passes
+        for rec in records[:limit]:
+            try:
+                outcome = await self._ended_outside(rec)
+            except (IncidentIOError, TransientFailure):
+                return found
+            if outcome is None:
+                continue
+            found += 1
+            await self.journal.save_record(
+                outcome.record, None,
+                HistoryEntry(self.destination_id, rec.object_id, "recheck", "record", "closed-outside",
+                             reference=rec.reference, at=self.clock()),
+            )
+            if outcome.event:
+                self.events(self.destination_id, outcome.event[0], outcome.event[1], warning=outcome.event[2])
+        if found:
+            self._changed()
+        return found

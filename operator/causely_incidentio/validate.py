@@ -1,0 +1,94 @@
+"""``causely-incidentio validate FILE...``: check Secrets, IncidentDestinations and payloads before use.
+
+Exit code 0 when everything is valid, 1 when anything is not; each problem names the file, the object and
+the key. Token values are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from causely_incidentio.destinations import build_destinations, load_documents
+from causely_incidentio.payload import PayloadSyntaxError, parse_notification
+from causely_incidentio.problems import InvalidInput
+from causely_incidentio.settings import Settings
+
+
+def _is_payload(path: Path) -> bool:
+    if path.suffix != ".json":
+        return False
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return "apiVersion" not in path.read_text()
+    return isinstance(data, dict) and "kind" not in data
+
+
+def validate_file(path: Path, settings: Settings, out: TextIO) -> bool:
+    if _is_payload(path):
+        try:
+            n = parse_notification(path.read_bytes())
+        except (InvalidInput, PayloadSyntaxError) as exc:
+            out.write(f"{path}: invalid notification: {exc}\n")
+            return False
+        out.write(f"{path}: valid {n.type.value} notification for {n.object_id} ({n.severity.value})\n")
+        return True
+    try:
+        docs = load_documents(path)
+    except InvalidInput as exc:
+        out.write(f"{path}: {exc.message}\n")
+        return False
+    known = {(d.get("metadata", {}).get("namespace"), d.get("metadata", {}).get("name")) for d in docs
+             if d.get("kind") == "Secret"}
+    unchecked: list[str] = []
+
+    def lookup(namespace: str, name: str, key: str) -> str | None:
+        if (namespace, name) in known:
+            return _secret_value(docs, namespace, name, key)
+        unchecked.append(f"Secret {namespace}/{name}")
+        return "unchecked"
+
+    result = build_destinations(docs, settings.model_copy(update={"incident_io_api_token": None}),
+                                secret_lookup=lookup)
+    for c in result.valid:
+        out.write(f"{path}: valid destination {c.id} ({c.source.value})\n")
+    for err in result.invalid:
+        out.write(f"{path}: invalid: {err.message}\n")
+    for name in unchecked:
+        out.write(f"{path}: note: {name} is not in the given files; its token was not checked\n")
+    if not result.valid and not result.invalid:
+        out.write(f"{path}: no Causely IncidentIO Secret or IncidentDestination found\n")
+        return False
+    return not result.invalid
+
+
+def _secret_value(docs: list[dict[str, Any]], namespace: str, name: str, key: str) -> str | None:
+    import base64
+
+    for d in docs:
+        meta = d.get("metadata", {})
+        if d.get("kind") == "Secret" and meta.get("namespace") == namespace and meta.get("name") == name:
+            string_data = d.get("stringData") or {}
+            if key in string_data:
+                return str(string_data[key])
+            data = d.get("data") or {}
+            if key in data:
+                return base64.b64decode(data[key]).decode()
+    return None
+
+
+def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    settings = Settings.from_env()
+    ok = True
+    for name in args.files:
+        path = Path(name)
+        if not path.exists():
+            out.write(f"{path}: no such file\n")
+            ok = False
+            continue
+        ok = validate_file(path, settings, out) and ok
+    return 0 if ok else 1
