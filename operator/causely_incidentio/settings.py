@@ -35,13 +35,15 @@ class Settings(BaseModel):
     """Process-wide settings. Field descriptions are the user's documentation."""
 
     incident_io_api_url: str = Field(
-        DEFAULT_API_URL, description="INCIDENT_IO_API_URL: base URL of the incident.io API (the simulator's URL in tests)."
+        DEFAULT_API_URL,
+        description="INCIDENT_IO_API_URL: base URL of the incident.io API (the simulator's URL in tests).",
     )
     incident_io_api_token: str | None = Field(
         None, repr=False, description="INCIDENT_IO_API_TOKEN: when set, defines the default destination 'env'."
     )
     incident_io_incident_type_id: str | None = Field(
-        None, description="INCIDENT_IO_INCIDENT_TYPE_ID: incident type for new incidents (default: the org's default type)."
+        None,
+        description="INCIDENT_IO_INCIDENT_TYPE_ID: incident type for new incidents (default: the org's default type).",
     )
     incident_io_severity_id: str | None = Field(
         None, description="INCIDENT_IO_SEVERITY_ID: a fixed incident.io severity id for every incident."

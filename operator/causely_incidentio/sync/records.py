@@ -7,7 +7,7 @@ engine can stay pure.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 

@@ -25,10 +25,9 @@ from typing import Protocol
 
 from causely_incidentio.destinations import DestinationConfig
 from causely_incidentio.incidentio.catalog import Catalog, CatalogLookupError
-from causely_incidentio.incidentio.client import IncidentIOClient, RetryPolicy
-from causely_incidentio.incidentio.errors import IncidentIOError, is_auth_failure
+from causely_incidentio.incidentio.client import IncidentIOClient
+from causely_incidentio.incidentio.errors import IncidentIOError, RetriesExhaustedError, is_auth_failure
 from causely_incidentio.incidentio.models import Incident
-from causely_incidentio.incidentio.ratelimit import bucket_for
 from causely_incidentio.incidentio.severity import SeverityResolutionError
 from causely_incidentio.metrics import Metrics
 from causely_incidentio.payload import Notification, parse_notification
@@ -108,6 +107,11 @@ class Outcome:
 ClientFactory = Callable[[DestinationConfig], IncidentIOClient]
 
 
+def _transient(exc: IncidentIOError) -> bool:
+    """Worth trying again later: a retryable error, or the client's retries running out on one."""
+    return exc.retryable or isinstance(exc, RetriesExhaustedError)
+
+
 class DestinationWorker:
     def __init__(
         self,
@@ -146,6 +150,7 @@ class DestinationWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._preflight_done_for: str | None = None
+        self._preflight_blocked: tuple[str | None, float] = (None, 0.0)
         self._client: IncidentIOClient | None = None
         self._catalog: Catalog | None = None
         self._last_recheck = 0.0
@@ -158,18 +163,12 @@ class DestinationWorker:
         return self.config.id
 
     def _default_client(self, config: DestinationConfig) -> IncidentIOClient:
-        s = self.settings
-        token = config.token.get_secret_value()
-        return IncidentIOClient(
-            lambda: self.config.token.get_secret_value(),
-            base_url=config.api_url or s.incident_io_api_url,
-            connect_timeout=s.incident_io_connect_timeout,
-            read_timeout=s.incident_io_read_timeout,
-            retry=RetryPolicy(max_total_seconds=s.incident_io_retry_max_seconds),
-            bucket=bucket_for(
-                token, capacity=s.incident_io_rate_limit_capacity, refill=s.incident_io_rate_limit_refill_per_second
-            ),
-            on_request=self._on_request,
+        """The token is read from the current config at every request, so a rotated Secret applies at once."""
+        settings = self.settings
+        if config.api_url:
+            settings = settings.model_copy(update={"incident_io_api_url": config.api_url})
+        return IncidentIOClient.from_settings(
+            settings, lambda: self.config.token.get_secret_value(), on_request=self._on_request
         )
 
     def _on_request(self, endpoint: str, status: int | None) -> None:
@@ -246,9 +245,23 @@ class DestinationWorker:
         while not self._stopping:
             self._wake.clear()
             try:
-                if self._preflight_done_for != self.config.fingerprint:
+                fingerprint = self.config.fingerprint
+                if self._preflight_done_for != fingerprint:
+                    # New notifications wake the worker, but must not re-check a failed config each time:
+                    # only a changed config (new fingerprint) or the end of the wait does.
+                    blocked_for, until = self._preflight_blocked
+                    if blocked_for == fingerprint and self.clock() < until:
+                        await self._sleep(until - self.clock())
+                        continue
                     if not await self._preflight():
-                        await self._sleep(self.auth_retry_interval if self.health.config_valid else 3600.0)
+                        if not self.health.config_valid:
+                            wait = 3600.0  # until the config changes (reconfigure wakes us)
+                        elif self.health.authenticated is False:
+                            wait = self.auth_retry_interval  # no retry loop on a refused key
+                        else:
+                            wait, delay = delay, min(delay * 2, self.max_retry_delay)  # incident.io unreachable
+                        self._preflight_blocked = (fingerprint, self.clock() + wait)
+                        await self._sleep(wait)
                         continue
                 transient = await self._drain()
                 if self.clock() - self._last_recheck > self.recheck_interval:
@@ -280,11 +293,11 @@ class DestinationWorker:
         fingerprint = self.config.fingerprint
         try:
             identity = await self.client.identity()
-            self.health.authenticated = True
-            self.health.auth_reason = "Authenticated"
-            self.health.auth_message = f"API key '{identity.name}' accepted"
             await self._check_config()
         except ConfigError as exc:
+            self.health.authenticated = True
+            self.health.auth_reason = "Authenticated"
+            self.health.auth_message = "API key accepted"
             self.health.config_valid = False
             self.health.config_reason = "UnknownInIncidentIO"
             self.health.config_message = str(exc)
@@ -302,6 +315,10 @@ class DestinationWorker:
                 self._changed()
             self.metrics.ready.labels(destination=self.destination_id).set(0)
             return False
+        # Ready only once both checks passed: set together, never half-way through the preflight.
+        self.health.authenticated = True
+        self.health.auth_reason = "Authenticated"
+        self.health.auth_message = f"API key '{identity.name}' accepted"
         self.health.config_valid = True
         self.health.config_reason = "Valid"
         self.health.config_message = "configuration accepted by incident.io"
@@ -340,8 +357,11 @@ class DestinationWorker:
             raise ConfigError("; ".join(problems))
 
     def _mark_unauthenticated(self, exc: IncidentIOError) -> None:
-        reason = "Unauthenticated" if exc.status == 401 else "Forbidden"
-        message = f"incident.io answered {exc.status} to this destination's API key: {exc}"
+        reason = "Forbidden" if exc.status == 403 else "Unauthenticated"
+        if exc.status is None:  # refused before sending: empty or malformed token
+            message = f"this destination's API key cannot be used: {exc}"
+        else:
+            message = f"incident.io answered {exc.status} to this destination's API key: {exc}"
         changed = self.health.authenticated is not False or self.health.auth_reason != reason
         self.health.authenticated = False
         self.health.auth_reason = reason
@@ -393,11 +413,11 @@ class DestinationWorker:
         try:
             n = parse_notification(action.payload)
         except (InvalidInput, ValueError) as exc:  # accepted earlier, so only a version skew gets here
-            record = await self.journal.record(self.destination_id, action.object_id) or self._new_record(
+            known = await self.journal.record(self.destination_id, action.object_id) or self._new_record(
                 action.object_id
             )
             await self.journal.complete(
-                action, record.copy(last_error=f"unreadable notification: {exc}"), "failed",
+                action, known.copy(last_error=f"unreadable notification: {exc}"), "failed",
                 HistoryEntry(self.destination_id, action.object_id, "?", "fail", "unreadable", error=str(exc)),
             )
             return
@@ -451,13 +471,17 @@ class DestinationWorker:
         try:
             if d.kind is Kind.CREATE:
                 return await self._create(d, base, n)
+            # Look before editing: an incident a human already resolved or closed is recorded, never edited.
+            ended = await self._ended_outside(base)
+            if ended is not None:
+                return ended
             if d.kind is Kind.UPDATE:
                 return await self._update(base, n)
             return await self._resolve(base)
         except IncidentIOError as exc:
             if is_auth_failure(exc):
                 raise
-            if exc.retryable:
+            if _transient(exc):
                 raise TransientFailure(str(exc)) from exc
             return await self._permanent_failure(d, base, exc)
         except (CatalogLookupError, SeverityResolutionError) as exc:
@@ -559,7 +583,7 @@ class DestinationWorker:
                                None, ("IncidentClosedOutside", f"{rec.reference} no longer exists", True))
             if is_auth_failure(exc):
                 raise
-            if exc.retryable:
+            if _transient(exc):
                 raise TransientFailure(str(exc)) from exc
             return None
         status = incident.incident_status

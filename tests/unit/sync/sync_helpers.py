@@ -17,10 +17,10 @@ def make_dest(
 ) -> DestinationConfig:
     base = from_env(Settings(incident_io_api_token="tok-engine-test", incident_io_resolved_status_name=resolved))
     assert base is not None
-    return base.model_copy(update={
-        "min_severity": CauselySeverity.parse(min_severity),
-        "filters": parse_filters(json.dumps(filters or []), enabled=True, where="filters"),
-    })
+    return base.evolve(
+        min_severity=CauselySeverity.parse(min_severity),
+        filters=parse_filters(json.dumps(filters or []), enabled=True, where="filters"),
+    )
 
 
 def note(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from sync_helpers import OBJECT_ID, make_dest, note
 
 from causely_incidentio.sync.engine import Kind, decide, idempotency_key
 from causely_incidentio.sync.records import ENDED, HAS_INCIDENT, FindingRecord, State
-
-from sync_helpers import OBJECT_ID, make_dest, note
 
 T0 = "2026-01-01T00:00:00.000000001Z"
 T0_NS = 1767225600000000001

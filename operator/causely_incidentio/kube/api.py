@@ -1,0 +1,180 @@
+"""The few Kubernetes API calls the operator makes, on kubernetes_asyncio, in one place.
+
+The operator reads Secrets, mirrors labelled ones into IncidentDestinations, patches destination status
+(JSON merge patch on the status subresource), and posts Events. Nothing here ever writes a Secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+log = logging.getLogger(__name__)
+
+GROUP = "notifications.causely.ai"
+VERSION = "v1alpha1"
+PLURAL = "incidentdestinations"
+KIND = "IncidentDestination"
+API_VERSION = f"{GROUP}/{VERSION}"
+MANAGED_BY = "causely-incidentio"
+MERGE_PATCH = "application/merge-patch+json"
+EVENT_MESSAGE_LIMIT = 1024
+
+
+class KubeApi:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.custom = client.CustomObjectsApi(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> KubeApi:
+        """In-cluster credentials when running in a Pod, else the kubeconfig (``KUBECONFIG`` or the given)."""
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(config_file=kubeconfig)
+        return cls(client.ApiClient())
+
+    async def close(self) -> None:
+        await self.api_client.close()
+
+    # -- IncidentDestinations ------------------------------------------------------------------------
+    async def get_destination(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch ``status``; the response body (the whole object) is not parsed, to keep patches cheap."""
+        resp = await self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status},
+            _content_type=MERGE_PATCH, _preload_content=False,  # type: ignore[call-arg]
+        )
+        resp.release()
+
+    async def apply_mirror(self, secret: Mapping[str, Any]) -> str:
+        """Create (or re-own) the IncidentDestination that mirrors a labelled Secret; returns its name."""
+        meta = secret["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        body: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, f"{GROUP}/source": "Secret"},
+                "ownerReferences": [{
+                    "apiVersion": "v1", "kind": "Secret", "name": name, "uid": meta["uid"],
+                    "controller": True, "blockOwnerDeletion": False,
+                }],
+            },
+            "spec": {"causelySecretRef": {"name": name}},
+        }
+        try:
+            await self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            existing = await self.get_destination(namespace, name)
+            owners = (existing or {}).get("metadata", {}).get("ownerReferences") or []
+            if not any(o.get("uid") == meta["uid"] for o in owners):
+                if not any(o.get("kind") == "Secret" for o in owners) and existing is not None \
+                        and existing.get("spec", {}).get("causelySecretRef", {}).get("name") != name:
+                    raise MirrorConflict(
+                        f"IncidentDestination {namespace}/{name} already exists and is not a mirror of Secret "
+                        f"{name}; rename one of them"
+                    ) from exc
+                await self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name,
+                    {"metadata": {"ownerReferences": body["metadata"]["ownerReferences"],
+                                  "labels": body["metadata"]["labels"]},
+                     "spec": body["spec"]},
+                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+                )
+        return str(name)
+
+    async def delete_destination(self, namespace: str, name: str) -> None:
+        try:
+            await self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # -- Secrets (read only) -------------------------------------------------------------------------
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            resp: Any = await self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                return None
+            raise
+        data: dict[str, Any] = json.loads(await resp.read())
+        return data
+
+    # -- Events --------------------------------------------------------------------------------------
+    async def post_event(
+        self, involved: Mapping[str, Any], reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        """Post a core/v1 Event about ``involved`` (apiVersion, kind, namespace, name, uid)."""
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        namespace = involved["namespace"]
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{involved['name']}.", "namespace": namespace},
+            "involvedObject": dict(involved),
+            "reason": reason,
+            "message": message[:EVENT_MESSAGE_LIMIT],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": MANAGED_BY},
+            "reportingComponent": MANAGED_BY,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self.core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]
+
+
+class MirrorConflict(RuntimeError):
+    """A labelled Secret's mirror name is taken by a user's own IncidentDestination."""
+
+
+async def _items(resp: Any) -> list[dict[str, Any]]:
+    data: dict[str, Any] = json.loads(await resp.read())
+    items: list[dict[str, Any]] = data.get("items") or []
+    return items
+
+
+async def list_secrets(api: KubeApi, namespaces: list[str] | None) -> list[dict[str, Any]]:
+    """Secrets in the watched namespaces (every namespace when ``namespaces`` is None)."""
+    if namespaces is None:
+        return await _items(await api.core.list_secret_for_all_namespaces(_preload_content=False))
+    out: list[dict[str, Any]] = []
+    for ns in namespaces:
+        out += await _items(await api.core.list_namespaced_secret(ns, _preload_content=False))
+    return out
+
+
+async def list_destinations(api: KubeApi, namespaces: list[str] | None) -> list[dict[str, Any]]:
+    if namespaces is None:
+        return await _items(await api.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL,
+                                                                         _preload_content=False))
+    out: list[dict[str, Any]] = []
+    for ns in namespaces:
+        out += await _items(await api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL,
+                                                                           _preload_content=False))
+    return out

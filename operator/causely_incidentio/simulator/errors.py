@@ -1,0 +1,75 @@
+"""incident.io's error bodies, as documented in the spec's ``info.description``.
+
+Every error the simulator sends has the same envelope: ``type``, ``status`` (mirrors HTTP), ``request_id``
+and ``errors[]`` of ``{code, message, source?: {field}}``; a 429 adds ``rate_limit``. Handlers raise
+:class:`ApiError` and the app turns it into that body, so no handler builds error JSON by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One entry of ``errors[]``; ``field`` is a dotted JSON path such as ``incident.severity_id``."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["source"] = {"field": self.field}
+        return body
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    """An error response: HTTP ``status``, body ``type``, the ``errors``, extra body keys and headers."""
+
+    status: int
+    type: str
+    errors: list[FieldError]
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.type}: " + "; ".join(e.message for e in self.errors)
+
+    def body(self, request_id: str) -> dict[str, Any]:
+        return error_body(self.status, self.type, request_id, self.errors, self.extra)
+
+
+def error_body(
+    status: int,
+    type_: str,
+    request_id: str,
+    errors: Iterable[FieldError],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The documented envelope; ``extra`` keys (``rate_limit``) go between ``request_id`` and ``errors``."""
+    body: dict[str, Any] = {"type": type_, "status": status, "request_id": request_id}
+    if extra:
+        body.update(extra)
+    body["errors"] = [e.to_json() for e in errors]
+    return body
+
+
+def validation_error(errors: Iterable[FieldError]) -> ApiError:
+    return ApiError(422, "validation_error", list(errors))
+
+
+def invalid_field(field_path: str, message: str, code: str = "invalid_value") -> ApiError:
+    return validation_error([FieldError(code, message, field_path)])
+
+
+def not_found(message: str = "Resource not found") -> ApiError:
+    return ApiError(404, "not_found", [FieldError("not_found", message)])
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "bad_request", [FieldError("bad_request", message)])
