@@ -30,11 +30,10 @@ from causely_incidentio.simulator import Simulator
 from causely_incidentio.sync.journal import SqliteJournal
 from causely_incidentio.sync.pipeline import Pipeline
 
-SAMPLES = "causely_incidentio.data.samples"
-
-
 def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(resources.files(SAMPLES).joinpath(name).read_text())
+    """A published Causely payload shipped with the package (``data/samples/payloads``)."""
+    path = resources.files("causely_incidentio") / "data" / "samples" / "payloads" / name
+    data: dict[str, Any] = json.loads(path.read_text())
     return data
 
 
@@ -95,19 +94,18 @@ async def run_demo(latency_ms: float, console: Console) -> int:
             pipeline.set_destinations([from_secret(demo_secret(api_token), settings)])
             runner, port = await serve(Receiver(pipeline, token=receiver_token).app(), "127.0.0.1", 0)
             url = f"http://127.0.0.1:{port}/notifications"
-            console.print(f"[bold]incident.io simulator[/] {sim.base_url}   [bold]receiver[/] {url}\n")
+            console.print(f"[bold]incident.io simulator:[/] {sim.base_url}")
+            console.print(f"[bold]receiver:[/] {url}\n")
             try:
+                codes: list[int] = []
                 async with httpx.AsyncClient(timeout=10) as http:
                     for step in demo_steps():
-                        p = step.payload
-                        resp = await http.post(url, json=p, headers={"Authorization": f"Bearer {receiver_token}"})
-                        body = resp.json()
-                        console.print(
-                            f"→ {p['type']:<16} {p['severity']:<8} {p['objectId'][:8]}…  {step.label}: "
-                            f"[cyan]{resp.status_code}[/] → {', '.join(body.get('destinations', [])) or '-'}"
-                        )
+                        resp = await http.post(url, json=step.payload,
+                                               headers={"Authorization": f"Bearer {receiver_token}"})
+                        codes.append(resp.status_code)
                         await pipeline.wait_idle(timeout=60)
-                console.print()
+                history = await journal.history()
+                console.print(steps_table(demo_steps(), codes, history))
                 console.print(incident_table(sim.incidents()))
                 records = await journal.records()
                 console.print(journal_table(records))
@@ -122,6 +120,18 @@ async def run_demo(latency_ms: float, console: Console) -> int:
     console.print("[green]Demo complete:[/] 2 incidents created once each, one updated, one resolved, "
                   "the Low finding skipped.")
     return 0
+
+
+def steps_table(steps: list[Step], codes: list[int], history: list[Any]) -> Table:
+    table = Table(title="Causely notifications sent to the receiver, and what the operator did")
+    for col in ("#", "Notification", "Severity", "Finding", "HTTP", "Decision", "Incident"):
+        table.add_column(col)
+    for i, (step, code) in enumerate(zip(steps, codes, strict=True)):
+        h = history[i] if i < len(history) else None
+        decision = f"{h.decision} ({h.reason})" if h else "-"
+        table.add_row(str(i + 1), step.payload["type"], step.payload["severity"],
+                      step.payload["objectId"][:8] + "…", str(code), decision, (h.reference if h else None) or "-")
+    return table
 
 
 def incident_table(incidents: list[dict[str, Any]]) -> Table:
@@ -141,7 +151,7 @@ def journal_table(records: list[Any]) -> Table:
     for col in ("Destination", "Finding", "State", "Incident", "Severity", "Occurrence"):
         table.add_column(col)
     for r in records:
-        table.add_row(r.destination_id, r.object_id[:8] + "…", r.state.value, r.reference or "-",
+        table.add_row(r.destination_id.rsplit("/", 1)[-1], r.object_id[:8] + "…", r.state.value, r.reference or "-",
                       r.severity or "-", str(r.occurrence))
     return table
 
@@ -160,4 +170,4 @@ def check_outcome(incidents: list[dict[str, Any]], records: list[Any]) -> str | 
 
 def run(args: argparse.Namespace) -> int:
     setup_logging("WARNING" if args.log_level == "INFO" else args.log_level)
-    return asyncio.run(run_demo(args.latency_ms, Console()))
+    return asyncio.run(run_demo(args.latency_ms, Console(width=max(Console().width, 110))))
