@@ -55,6 +55,15 @@ class Settings(BaseModel):
     incident_io_notify_channel: bool = Field(
         False, description="INCIDENT_IO_NOTIFY_CHANNEL: notify the incident's Slack channel on edits."
     )
+    incident_io_min_severity: str | None = Field(
+        None, description="INCIDENT_IO_MIN_SEVERITY: lowest Causely severity that opens an incident (default High)."
+    )
+    incident_io_mode: str | None = Field(
+        None, description="INCIDENT_IO_MODE: 'standard' (default) or 'test' incidents."
+    )
+    incident_io_visibility: str | None = Field(
+        None, description="INCIDENT_IO_VISIBILITY: 'public' (default) or 'private' incidents."
+    )
     incident_io_rate_limit_capacity: int = Field(
         1200, description="INCIDENT_IO_RATE_LIMIT_CAPACITY: client-side token bucket size per API key."
     )

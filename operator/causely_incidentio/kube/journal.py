@@ -51,6 +51,7 @@ PERSISTED_COUNTERS = ("created", "updated", "resolved", "skipped", "failed")  # 
 JOURNAL_FIELDS = frozenset({"pending", "incidents", "overflow", "counters", "openIncidents", "pendingActions"})
 PRUNABLE = frozenset({State.RESOLVED, State.CLOSED_OUTSIDE, State.SKIPPED, State.FAILED})
 BASE_STATUS_BYTES = 256  # counters, openIncidents, pendingActions and the two map wrappers
+LINGER_TURNS = 4  # event-loop turns the writer waits before cutting a patch: no time, more per patch
 _MISSING = object()
 
 
@@ -394,6 +395,8 @@ class KubeStatusJournal:
         delay = self.retry_delay
         while True:
             await d.wake.wait()
+            for _ in range(LINGER_TURNS):  # let callers the last patch released queue their next change
+                await asyncio.sleep(0)
             d.wake.clear()
             patch, sent = d.take_patch()
             if not patch:  # nothing changed since the last successful patch: its waiters are done
@@ -494,6 +497,9 @@ class KubeStatusJournal:
                 d.put_pending(self._action(intake, d.next_seq), value)
                 d.next_seq += 1
             waits.append(d.register(fail_fast=True))
+        if len(waits) == 1:
+            await waits[0]
+            return
         results = await asyncio.gather(*waits, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

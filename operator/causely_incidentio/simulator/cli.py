@@ -12,8 +12,12 @@ from causely_incidentio.simulator.server import Simulator
 
 
 def _usage_line(base_url: str, token_count: int) -> str:
-    auth = (f"one of the {token_count} configured bearer tokens" if token_count
-            else "any non-empty bearer token")
+    if token_count == 0:
+        auth = "any non-empty bearer token"
+    elif token_count == 1:
+        auth = "the configured bearer token"
+    else:
+        auth = f"one of the {token_count} configured bearer tokens"
     return (
         f"incident.io simulator listening on {base_url} — set INCIDENT_IO_API_URL={base_url} and use "
         f"{auth}; control API at {base_url}/_simulator/ (Ctrl-C to stop)"
