@@ -47,6 +47,7 @@ from causely_incidentio.sync.records import FindingRecord, Intake, PendingAction
 
 CRD = ROOT / "crds" / "incidentdestinations.yaml"
 PAYLOAD = ROOT / "tests" / "fixtures" / "payloads" / "detected-high-slo.json"
+OUTCOMES = {"open": State.OPEN, "resolved": State.RESOLVED}
 
 
 @dataclass
@@ -75,18 +76,18 @@ def payloads(count: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def open_record(action: PendingAction, n: int) -> FindingRecord:
-    """What the worker records after creating an incident (realistic lengths for every field)."""
+def outcome_record(action: PendingAction, n: int, state: State) -> FindingRecord:
+    """What the worker records after creating (or resolving) an incident, with realistic field lengths."""
     now = time.time()
     return FindingRecord(
-        action.destination_id, action.object_id, state=State.OPEN, occurrence=1,
+        action.destination_id, action.object_id, state=state, occurrence=1,
         incident_id=f"01JF{uuid.uuid4().hex[:22].upper()}", reference=f"INC-{1000 + n}",
         permalink=f"https://app.incident.io/causely-demo/incidents/{1000 + n}", severity="High",
         last_ts_ns=1_734_072_188_309_296_138, attempts=1, created_at=now, updated_at=now,
     )
 
 
-async def stand_in_worker(journal: KubeStatusJournal, dest: str, stop: asyncio.Event) -> None:
+async def stand_in_worker(journal: KubeStatusJournal, dest: str, stop: asyncio.Event, state: State) -> None:
     """Drains pending actions as fast as the journal lets it (a worker whose incident.io calls are free)."""
     done = 0
     while not stop.is_set() or await journal.pending_count(dest):
@@ -94,7 +95,7 @@ async def stand_in_worker(journal: KubeStatusJournal, dest: str, stop: asyncio.E
         if not actions:
             await asyncio.sleep(0.005)
             continue
-        records = [open_record(a, done + i) for i, a in enumerate(actions)]
+        records = [outcome_record(a, done + i, state) for i, a in enumerate(actions)]
         done += len(actions)
         await asyncio.gather(*(
             journal.complete(a, r, "created", HistoryEntry(dest, a.object_id, "ProblemDetected", "create", "bench"))
@@ -108,7 +109,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_scenario(
-    kube: KubeAPIServer, namespace: str, name: str, notifications: int, concurrency: int
+    kube: KubeAPIServer, namespace: str, name: str, notifications: int, concurrency: int, state: State
 ) -> dict[str, float]:
     kube.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
         "apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
@@ -126,7 +127,7 @@ async def run_scenario(
         patcher.entries.clear()
         work = payloads(notifications)
         stop = asyncio.Event()
-        worker = asyncio.create_task(stand_in_worker(journal, dest, stop))
+        worker = asyncio.create_task(stand_in_worker(journal, dest, stop, state))
 
         async def sender(mine: list[tuple[str, bytes]]) -> None:
             for oid, body in mine:
@@ -147,7 +148,8 @@ async def run_scenario(
     ).stdout
     obj = json.loads(raw)
     status = obj.get("status", {})
-    assert len(status.get("incidents", {})) == notifications, "every finding must be recorded"
+    if state is State.OPEN:
+        assert len(status.get("incidents", {})) == notifications, "every open finding must be recorded"
     assert not status.get("pending"), "every pending action must be applied"
     return {
         "concurrency": concurrency,
@@ -162,6 +164,7 @@ async def run_scenario(
         "status_bytes": len(json.dumps(status)),
         "status_estimate_bytes": stats.status_bytes,
         "open_incidents": status.get("openIncidents", 0),
+        "records": len(status.get("incidents", {})),
     }
 
 
@@ -170,7 +173,8 @@ def show(result: dict[str, float], title: str) -> None:
         f"{title}: concurrency {result['concurrency']:.0f}: {result['accepted_per_s']:.0f} notifications/s accepted "
         f"({result['notifications']:.0f}); {result['patches']:.0f} patches, "
         f"{result['entries_per_patch']:.1f} entries/patch, patch p50 {result['patch_p50_ms']:.1f} ms "
-        f"p95 {result['patch_p95_ms']:.1f} ms; with {result['open_incidents']:.0f} open findings: object "
+        f"p95 {result['patch_p95_ms']:.1f} ms; at the end, {result['records']:.0f} records "
+        f"({result['open_incidents']:.0f} open): object "
         f"{result['object_bytes'] / 1024:.0f} KiB (status {result['status_bytes'] / 1024:.0f} KiB, estimated "
         f"{result['status_estimate_bytes'] / 1024:.0f} KiB), managedFields {result['managed_fields_bytes']} B",
         flush=True,
@@ -181,18 +185,21 @@ async def main_async(args: argparse.Namespace, kube: KubeAPIServer) -> None:
     kube.kubectl("apply", "-f", str(CRD))
     kube.kubectl("wait", "--for=condition=established", "--timeout=60s",
                  "crd/incidentdestinations.notifications.causely.ai")
-    results: dict[int, list[dict[str, float]]] = {c: [] for c in args.concurrency}
+    scenarios = [(c, outcome) for outcome in args.outcome for c in args.concurrency]
+    results: dict[tuple[int, str], list[dict[str, float]]] = {s: [] for s in scenarios}
     for run in range(1, args.runs + 1):
         namespace = f"bench-{run}-{uuid.uuid4().hex[:6]}"
         kube.kubectl("create", "namespace", namespace)
-        for c in args.concurrency:
-            result = await run_scenario(kube, namespace, f"dest-c{c}", args.notifications, c)
-            results[c].append(result)
-            show(result, f"run {run}")
+        for c, outcome in scenarios:
+            result = await run_scenario(
+                kube, namespace, f"dest-{outcome}-c{c}", args.notifications, c, OUTCOMES[outcome]
+            )
+            results[(c, outcome)].append(result)
+            show(result, f"run {run} [{outcome}]")
     if args.runs > 1:
-        for c, runs in results.items():
+        for (_, outcome), runs in results.items():
             median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            show(median, f"median of {args.runs}")
+            show(median, f"median of {args.runs} [{outcome}]")
 
 
 def main() -> int:
@@ -200,6 +207,11 @@ def main() -> int:
     parser.add_argument("--notifications", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--outcome", nargs="+", choices=sorted(OUTCOMES), default=["open", "resolved"],
+        help="what the stand-in worker records: open (the object grows to --notifications open findings) or "
+        "resolved (ended records, pruned beyond keep_ended: a destination's steady state)",
+    )
     args = parser.parse_args()
     print("reproduce: .venv/bin/python bench/k8s_journal.py " + shlex.join(sys.argv[1:]), flush=True)
     with KubeAPIServer() as kube:

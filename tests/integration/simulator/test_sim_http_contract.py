@@ -134,3 +134,23 @@ async def test_a_response_that_breaks_the_spec_is_detected(
     unchecked = await client.get("/v2/incidents/1")
     assert unchecked.status_code == 200 and "reference" not in unchecked.json()["incident"]
     assert sim.response_problems == []
+
+
+async def test_unknown_fields_pass_when_not_strict() -> None:
+    async with Simulator(strict_requests=False) as sim, httpx.AsyncClient(
+        base_url=sim.base_url, headers={"Authorization": "Bearer t"}
+    ) as client:
+        created = await create(client, "k", severity="a misspelt field")
+        listed = await client.get("/v2/incidents", params={"statuscategory[one_of]": "live"})
+    assert created.status_code == 200
+    assert listed.status_code == 200 and len(listed.json()["incidents"]) == 1
+
+
+async def test_start_twice_is_refused_and_stop_is_idempotent() -> None:
+    sim = Simulator()
+    base_url = await sim.start()
+    assert base_url.startswith("http://127.0.0.1:") and sim.base_url == base_url
+    with pytest.raises(RuntimeError):
+        await sim.start()
+    await sim.stop()
+    await sim.stop()

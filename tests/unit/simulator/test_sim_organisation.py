@@ -117,3 +117,12 @@ def test_the_lists_are_live() -> None:
     assert org.severity(minor["id"]) is None and org.severity_by_name("minor") is None
     org.statuses.append(incident_status("Escalated", "live", 99))
     assert org.status_by_name("escalated") is not None
+
+
+def test_the_documented_ids_do_not_change() -> None:
+    """docs/simulator.md lists these ids for users to put in their configuration."""
+    org = Organisation()
+    assert org.severity_by_name("Minor")["id"] == "01FDA4T0697YJ9DMQ2SWWRDZ9K"  # type: ignore[index]
+    assert org.status_by_name("Fixed")["id"] == "01FDA4T069PV32R6TMEV6G8C8H"  # type: ignore[index]
+    assert org.status_by_name("Resolved")["id"] == "01FDA4T069QTKZHPJZP7TPZS3K"  # type: ignore[index]
+    assert org.default_incident_type()["id"] == "01FDA4T069VYHS3K00B9BTK4DV"  # type: ignore[index]

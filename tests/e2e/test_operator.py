@@ -1,0 +1,193 @@
+"""The operator as it runs in a cluster: real API server, real processes, the simulator as incident.io."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubeapi import KubeAPIServer
+from operator_harness import (
+    API_TOKEN,
+    RECEIVER_TOKEN,
+    ROTATED_TOKEN,
+    OperatorProcess,
+    SimulatorProcess,
+    causely_secret,
+    detected,
+    wait_for,
+)
+
+from causely_incidentio.simulator import fingerprint
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
+    s = SimulatorProcess(tmp_path_factory.mktemp("sim"), [API_TOKEN, ROTATED_TOKEN])
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def operator(kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, sim: SimulatorProcess,
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path).start()
+    yield op
+    op.stop()
+    assert API_TOKEN not in op.output() and ROTATED_TOKEN not in op.output() and RECEIVER_TOKEN not in op.output()
+
+
+def incidents_for(sim: SimulatorProcess, object_id: str) -> list[dict[str, object]]:
+    return [i for i in sim.incidents() if object_id in str(i.get("summary"))]
+
+
+def test_labelled_secret_is_mirrored_and_drives_the_whole_lifecycle(
+    operator: OperatorProcess, sim: SimulatorProcess, kube_api: KubeAPIServer
+) -> None:
+    op = operator
+    op.apply(causely_secret("incidentio-notification-config"))
+    before = op.get("secret", "incidentio-notification-config")
+    assert before is not None
+    ready = op.wait_condition("incidentio-notification-config", "Ready", "True")
+    assert ready["reason"] == "Ready" and "observedGeneration" in ready
+    mirror = op.get("incidentdestination", "incidentio-notification-config")
+    assert mirror is not None
+    (owner,) = mirror["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Secret", "incidentio-notification-config",
+                                                            before["metadata"]["uid"])
+    assert mirror["status"]["source"] == "Secret"
+
+    oid = str(uuid.uuid4())
+    r = op.post(detected(oid, "High", "2026-11-26T10:00:00Z"))
+    assert r.status_code == 202, r.text
+    assert r.json()["destinations"] == [f"secret/{op.namespace}/incidentio-notification-config"]
+    wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the incident")
+    assert op.post(detected(oid, "High", "2026-11-26T10:00:00Z")).status_code == 202  # duplicate
+    op.post(detected(oid, "Critical", "2026-11-26T10:05:00Z", type="ProblemUpdated", old_severity="High"))
+    op.post(detected(oid, "Low", "2026-11-26T10:30:00Z", type="ProblemCleared"))
+
+    def resolved_in_status() -> dict[str, object] | None:
+        obj = op.get("incidentdestination", "incidentio-notification-config") or {}
+        status = obj.get("status") or {}
+        counters = status.get("counters") or {}
+        return status if counters.get("resolved") == 1 and not status.get("pending") else None
+
+    status = wait_for(resolved_in_status, "the resolve recorded in status")
+    (inc,) = incidents_for(sim, oid)
+    assert inc["incident_status"]["name"] == "Resolved"  # type: ignore[index]
+    assert inc["severity"]["name"] == "Critical"  # type: ignore[index]
+    assert status["counters"]["created"] == 1 and status["counters"]["updated"] == 1  # type: ignore[index]
+    assert oid in status["incidents"] and inc["reference"] in status["incidents"][oid]  # type: ignore[index,operator]
+    assert status["openIncidents"] == 0
+
+    reasons = {e["reason"] for e in op.events()
+               if e["involvedObject"].get("name") == "incidentio-notification-config"}
+    assert {"IncidentCreated", "IncidentUpdated", "IncidentResolved"} <= reasons
+
+    table = kube_api.kubectl("get", "incidentdestinations", "-n", op.namespace, "-o", "wide").stdout
+    header, row = table.splitlines()[:2]
+    for col in ("READY", "REASON", "OPEN", "CREATED", "RESOLVED", "SOURCE", "AGE", "LAST SYNC", "MODE"):
+        assert col in header
+    assert row.split()[:7] == ["incidentio-notification-config", "True", "Ready", "0", "1", "1", "Secret"]
+
+    # The Secret was only read: no annotation, finalizer or write of any kind.
+    after = op.get("secret", "incidentio-notification-config")
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert after["metadata"].get("annotations") == before["metadata"].get("annotations")
+    assert not after["metadata"].get("finalizers")
+
+    # Token rotation: the next call uses the new token, no restart.
+    op.kube.kubectl("patch", "secret", "incidentio-notification-config", "-n", op.namespace, "--type=merge",
+                    "-p", json.dumps({"stringData": {"notif_config_token": ROTATED_TOKEN}}))
+    second = str(uuid.uuid4())
+    wait_for(lambda: op.post(detected(second, "Critical")).status_code == 202, "202")
+    wait_for(lambda: len(incidents_for(sim, second)) == 1, "an incident with the rotated token")
+    creates = [q for q in sim.requests() if q["method"] == "POST" and q["path"] == "/v2/incidents"
+               and second in json.dumps(q.get("body"))]
+    assert creates and {q["token_fingerprint"] for q in creates} == {fingerprint(ROTATED_TOKEN)}
+
+    # Nothing anywhere in the namespace carries a token value.
+    dump = kube_api.kubectl("get", "incidentdestinations,events", "-n", op.namespace, "-o", "json").stdout
+    for token in (API_TOKEN, ROTATED_TOKEN, RECEIVER_TOKEN):
+        assert token not in dump
+        assert base64.b64encode(token.encode()).decode() not in dump
+
+    # Deleting the Secret removes the mirror.
+    op.kube.kubectl("delete", "secret", "incidentio-notification-config", "-n", op.namespace)
+    wait_for(lambda: op.get("incidentdestination", "incidentio-notification-config") is None, "mirror removed")
+
+
+def test_invalid_destinations_are_reported_precisely_and_isolated(
+    operator: OperatorProcess, sim: SimulatorProcess
+) -> None:
+    op = operator
+    op.apply(causely_secret("bad-filters", notif_config_filters='[{"field": "severity", "operator": "like"'))
+    op.apply(causely_secret("no-token", token=""))
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "missing-token-secret"},
+              "spec": {"tokenSecretRef": {"name": "does-not-exist", "key": "token"}}})
+    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "good-token"},
+              "stringData": {"token": API_TOKEN}})
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "good"},
+              "spec": {"tokenSecretRef": {"name": "good-token", "key": "token"}, "resolvedStatusName": "Fixed",
+                       "severityMap": {"High": "Critical"}}})
+
+    bad = op.wait_condition("bad-filters", "ConfigValid", "False")
+    assert "notif_config_filters" in bad["message"]
+    no_token = op.wait_condition("no-token", "ConfigValid", "False")
+    assert "notif_config_token" in no_token["message"]
+    missing = op.wait_condition("missing-token-secret", "ConfigValid", "False")
+    assert "does-not-exist" in missing["message"] and "tokenSecretRef" in missing["message"]
+    assert op.condition("missing-token-secret", "Ready")["status"] == "False"  # type: ignore[index]
+
+    op.wait_condition("good", "Ready", "True")
+    oid = str(uuid.uuid4())
+    assert op.post(detected(oid, "High")).json()["destinations"] == [f"incidentdestination/{op.namespace}/good"]
+    wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the good destination's incident")
+    (inc,) = incidents_for(sim, oid)
+    assert inc["severity"]["name"] == "Critical"  # type: ignore[index]
+
+    warnings = {e["reason"] for e in op.events() if e["type"] == "Warning"}
+    assert "ConfigInvalid" in warnings
+
+    # Fixing the resource fixes the destination, without a restart.
+    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "does-not-exist"},
+              "stringData": {"token": API_TOKEN}})
+    op.wait_condition("missing-token-secret", "Ready", "True")
+
+
+def test_kill_9_and_restart_completes_pending_actions_without_duplicates(
+    operator: OperatorProcess, sim: SimulatorProcess
+) -> None:
+    op = operator
+    op.apply(causely_secret("crashy"))
+    op.wait_condition("crashy", "Ready", "True")
+    sim.control("faults", {"latency_ms": 300})
+    try:
+        ids = [str(uuid.uuid4()) for _ in range(20)]
+        for oid in ids:
+            assert op.post(detected(oid, "Critical")).status_code == 202
+        op.kill9()
+        done_before = sum(1 for oid in ids if incidents_for(sim, oid))
+        assert done_before < len(ids)
+        op.start()
+        wait_for(lambda: all(incidents_for(sim, oid) for oid in ids), "every incident", timeout=120)
+        time.sleep(1.0)
+    finally:
+        sim.control("faults", {"latency_ms": 0})
+    for oid in ids:
+        assert len(incidents_for(sim, oid)) == 1, oid
+
+    def settled() -> dict[str, object] | None:
+        status = (op.get("incidentdestination", "crashy") or {}).get("status") or {}
+        return status if not status.get("pending") and status.get("openIncidents") == len(ids) else None
+
+    status = wait_for(settled, "status with no pending actions")
+    assert status["counters"]["created"] == len(ids)  # type: ignore[index]
+    assert set(ids) <= set(status["incidents"])  # type: ignore[arg-type]
