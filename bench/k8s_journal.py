@@ -5,11 +5,13 @@ findings):
 
 1. notifications/s accepted into one destination's status, ``--concurrency`` senders at once, each
    ``accept`` carrying a 1.7 KB Causely payload (tests/fixtures/payloads/detected-high-slo.json with a fresh
-   objectId), while a stand-in worker turns every pending action into an open incident record with
-   ``complete()`` (so pending actions do not pile up and the object ends with ``--notifications`` open
-   findings);
-2. the object's size (``kubectl get -o json | wc -c``), its managedFields and its status, with those open
-   findings recorded;
+   objectId), while a stand-in worker applies every pending action at once with ``complete()`` (a worker
+   whose incident.io calls cost nothing, so pending actions do not pile up). Two outcomes:
+   ``open`` records every finding as an open incident, so the object grows to ``--notifications`` open
+   findings; ``resolved`` records them as resolved, pruned beyond ``keep_ended`` (a destination's steady
+   state, where findings come and go);
+2. the object's size (``kubectl get -o json --show-managed-fields | wc -c``), its managedFields and its
+   status at the end (with ``open``: 2,000 open findings);
 3. merge-patch latency p50/p95 (every patch the journal sent) and entries per patch.
 
 Run from the repository root (the API server binaries come from ``make k8s``)::

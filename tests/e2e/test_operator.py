@@ -191,3 +191,51 @@ def test_kill_9_and_restart_completes_pending_actions_without_duplicates(
     status = wait_for(settled, "status with no pending actions")
     assert status["counters"]["created"] == len(ids)  # type: ignore[index]
     assert set(ids) <= set(status["incidents"])  # type: ignore[arg-type]
+
+
+def _manifest_rbac(namespace: str) -> str:
+    """The manifests' own ServiceAccount and RBAC, moved into ``namespace`` (names made unique per test)."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "manifests"
+    docs = [*yaml.safe_load_all((root / "serviceaccount.yaml").read_text()),
+            *yaml.safe_load_all((root / "rbac.yaml").read_text())]
+    out = []
+    for d in docs:
+        if not d:
+            continue
+        meta = d["metadata"]
+        if d["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            meta["name"] = f"{meta['name']}-{namespace}"
+        else:
+            meta["namespace"] = namespace
+        if "roleRef" in d and d["roleRef"]["kind"] == "ClusterRole":
+            d["roleRef"]["name"] = f"{d['roleRef']['name']}-{namespace}"
+        for s in d.get("subjects", []):
+            s["namespace"] = namespace
+        out.append(d)
+    return yaml.safe_dump_all(out)
+
+
+def test_operator_works_under_the_manifests_least_privilege_rbac(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    kube_api.kubectl("apply", "-f", "-", input=_manifest_rbac(namespace))
+    token = kube_api.kubectl("create", "token", "causely-incidentio", "-n", namespace).stdout.strip()
+    kubeconfig = kube_api.kubeconfig_for_token(token, tmp_path / "sa.kubeconfig")
+
+    # It cannot read Secrets outside its namespace.
+    other = kube_api.kubectl("get", "secrets", "-n", "default", kubeconfig=kubeconfig, check=False)
+    assert other.returncode != 0 and "forbidden" in other.stderr.lower()
+
+    op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, kubeconfig=kubeconfig).start()
+    try:
+        op.apply(causely_secret("rbac-dest"))
+        op.wait_condition("rbac-dest", "Ready", "True")
+        oid = str(uuid.uuid4())
+        assert op.post(detected(oid, "Critical")).status_code == 202
+        wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the incident")
+        wait_for(lambda: any(e["reason"] == "IncidentCreated" for e in op.events()), "an IncidentCreated Event")
+        assert "Forbidden" not in op.output() and "403" not in op.output()
+    finally:
+        op.stop()

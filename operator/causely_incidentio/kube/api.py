@@ -79,7 +79,7 @@ class KubeApi:
                 "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, f"{GROUP}/source": "Secret"},
                 "ownerReferences": [{
                     "apiVersion": "v1", "kind": "Secret", "name": name, "uid": meta["uid"],
-                    "controller": True, "blockOwnerDeletion": False,
+                    "controller": True,  # blockOwnerDeletion left unset: it would need a write on Secrets
                 }],
             },
             "spec": {"causelySecretRef": {"name": name}},

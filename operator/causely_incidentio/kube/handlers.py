@@ -22,6 +22,9 @@ RUNTIME_FACTORY: Any = None
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     settings.posting.level = logging.WARNING
+    # Watch exactly the resources named in the decorators, in the namespaces given: no cluster-wide scans of
+    # CRDs or namespaces, so the operator needs no cluster-scoped RBAC at all.
+    settings.scanning.disabled = True
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60

@@ -320,7 +320,7 @@ class KubeStatusJournal:
                 loaded.append((codec.decode_pending(d.id, key, value), value))
             except codec.CodecError as exc:
                 log.warning("%s: status.pending entry left as it is: %s", d.where, exc)
-                d.foreign_bytes += codec.entry_size(str(key), json.dumps(value))
+                d.foreign_bytes += len(json.dumps({str(key): value}))
         for action, value in sorted(loaded, key=lambda item: item[0].seq):
             d.put_pending(action, value)
             d.durable.add(action.seq)
@@ -332,9 +332,9 @@ class KubeStatusJournal:
                 d.put_record(codec.decode_record(d.id, oid, value), value)
             except codec.CodecError as exc:
                 log.warning("%s: status.incidents entry left as it is: %s", d.where, exc)
-                d.foreign_bytes += codec.entry_size(str(oid), json.dumps(value))
+                d.foreign_bytes += len(json.dumps({str(oid): value}))
         for key, value in (status.get("overflow") or {}).items():  # not written by this version
-            d.foreign_bytes += codec.entry_size(str(key), json.dumps(value))
+            d.foreign_bytes += len(json.dumps({str(key): value}))
         counters = status.get("counters") or {}
         for counter in PERSISTED_COUNTERS:
             with contextlib.suppress(TypeError, ValueError):

@@ -40,6 +40,7 @@ class FakeStatusApi:
         self.hold = asyncio.Event()
         self.hold.set()
         self.started = asyncio.Event()  # set when a patch has arrived (and may be held)
+        self.latency = 0.0  # seconds each patch takes (0 still yields to the event loop, like real I/O)
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         assert (namespace, name) == ("ns", "dest")
@@ -47,6 +48,7 @@ class FakeStatusApi:
         self.attempts += 1
         self.started.set()
         await self.hold.wait()
+        await asyncio.sleep(self.latency)
         if self.fail:
             raise self.fail.pop(0)
         self.status = merge_patch(self.status, body["status"])

@@ -143,6 +143,7 @@ async def test_accept_returns_only_after_a_patch_carrying_its_entry_succeeded(
     assert not task.done()
     assert "pending" not in api.status
     assert await j.pending(DEST) == []  # workers only see what is already in status
+    assert await j.pending_count(DEST) == 0 and await j.pending_count() == 0
     api.hold.set()
     await task
     (key,) = api.status["pending"]
@@ -175,6 +176,26 @@ async def test_accepts_arriving_during_a_patch_go_together_in_the_next(
     api.hold.set()
     await asyncio.gather(first, *rest)
     assert [len(p["pending"]) for p in api.patches if "pending" in p] == [1, 20]
+
+
+async def test_writers_released_by_a_patch_join_the_next_one_instead_of_alternating(
+    api: FakeStatusApi, make_journal: Callable[..., KubeStatusJournal]
+) -> None:
+    j = make_journal()
+    await j.flush(DEST)
+    api.latency = 0.002
+
+    async def sender(n: int) -> None:
+        for i in range(5):
+            await j.accept(list(await asyncio.gather(asyncio.sleep(0, intake(f"s{n}-{i}")))))
+
+    async def worker() -> None:  # writes again the moment its last write is done
+        for i in range(6):
+            await j.save_record(record(f"w{i}"), "created", history(f"w{i}"))
+
+    await asyncio.gather(worker(), *(sender(n) for n in range(8)))
+    carried = [(len(p.get("pending", {})), len(p.get("incidents", {}))) for p in api.patches[1:]]
+    assert carried == [(8, 1)] * 5 + [(0, 1)]  # not alternating: (0, 1), (8, 0), (0, 1), ...
 
 
 async def test_failed_patch_fails_accept_then_the_entry_is_written_by_the_retry(
@@ -387,11 +408,14 @@ async def test_set_fields_sends_only_changed_fields_without_waiting(
         "counters": {"created": 0, "updated": 0, "resolved": 0, "skipped": 0, "failed": 0},
         "openIncidents": 0, "pendingActions": 0,
     }
-    conditions[0]["status"] = "False"  # the caller's list, edited in place: not a change until set again
-    j.set_fields(DEST, {"message": "syncing"})
+    j.set_fields(DEST, {"message": "syncing"})  # unchanged: nothing to send
     await j.flush(DEST)
     await j.accept([intake("a")])
     assert set(api.patches[-1]) == {"pending", "pendingActions"}
+    conditions[0]["status"] = "False"  # the caller's own list, edited in place and set again: a change
+    j.set_fields(DEST, {"conditions": conditions})
+    await j.flush(DEST)
+    assert api.status["conditions"][0]["status"] == "False"
     with pytest.raises(ValueError, match="journal"):
         j.set_fields(DEST, {"pending": {}})
 
@@ -421,6 +445,15 @@ async def test_detach_releases_waiting_writers_with_unavailable(
     assert not j.is_attached(DEST) and await j.pending(DEST) == [] and await j.records() == []
     with pytest.raises(JournalUnavailable):
         await j.accept([intake("b")])
+
+
+async def test_close_writes_what_is_still_unwritten(
+    api: FakeStatusApi, make_journal: Callable[..., KubeStatusJournal]
+) -> None:
+    j = make_journal()
+    j.set_fields(DEST, {"message": "bye"})
+    await j.close()
+    assert api.status["message"] == "bye" and not j.is_attached(DEST)
 
 
 async def test_attach_twice_keeps_the_state_in_memory(
