@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--latency-ms", type=float, default=0.0, help="added latency for every API request")
     sim.add_argument("--rate-limit-capacity", type=int, default=1200, help="token bucket size per token")
     sim.add_argument("--rate-limit-refill", type=float, default=20.0, help="bucket refill per second")
+    sim.add_argument("--public-url", metavar="URL",
+                     help="base URL used in incident permalinks (default: the address it listens on)")
     _add_log_level(sim)
 
     demo = sub.add_parser("demo", help="simulator + pipeline + sample findings, printed as a table")

@@ -30,6 +30,7 @@ from causely_incidentio.simulator import Simulator
 from causely_incidentio.sync.journal import SqliteJournal
 from causely_incidentio.sync.pipeline import Pipeline
 
+
 def sample(name: str) -> dict[str, Any]:
     """A published Causely payload shipped with the package (``data/samples/payloads``)."""
     path = resources.files("causely_incidentio") / "data" / "samples" / "payloads" / name

@@ -11,15 +11,22 @@ import pytest
 from kubeapi import KubeAPIServer
 from kubernetes_asyncio import client, config
 
+from causely_incidentio.destinations import from_env
+from causely_incidentio.incidentio import close_pools
 from causely_incidentio.kube import codec
 from causely_incidentio.kube.api import KubeApi
 from causely_incidentio.kube.journal import KubeStatusJournal
+from causely_incidentio.payload import parse_notification
+from causely_incidentio.settings import Settings
+from causely_incidentio.simulator import Simulator
 from causely_incidentio.sync.journal import HistoryEntry
+from causely_incidentio.sync.pipeline import Pipeline
 from causely_incidentio.sync.records import FindingRecord, Intake, State
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD = ROOT / "tests" / "fixtures" / "payloads" / "detected-high-slo.json"
 NAME = "journal"
+SIM_TOKEN = "sim-api-token-e2e-journal"
 
 
 def payload(oid: str) -> bytes:
@@ -42,6 +49,7 @@ async def kube_client(kube_api: KubeAPIServer) -> AsyncIterator[KubeApi]:
     api = KubeApi(client.ApiClient(configuration=configuration))
     yield api
     await api.close()
+    await close_pools()  # the incident.io clients' connection pools, if a test used them
 
 
 @pytest.fixture
@@ -100,3 +108,51 @@ async def test_accepted_actions_are_in_status_and_a_new_journal_resumes_them(
     finally:
         await again.close()
     assert sorted(get_object(kube_api, namespace)["status"]["pending"]) == ["0000000002", "0000000003", "0000000004"]
+
+
+async def test_the_pipeline_delivers_through_the_status_journal_and_resumes_from_it(
+    kube_api: KubeAPIServer, kube_client: KubeApi, namespace: str, destination: str
+) -> None:
+    """Receiver side, worker and simulator on the status journal: the same lifecycle as with SQLite."""
+    async with Simulator(tokens=[SIM_TOKEN]) as sim:
+        settings = Settings(incident_io_api_token=SIM_TOKEN, incident_io_api_url=sim.base_url,
+                            incident_io_resolved_status_name="Resolved", incident_io_read_timeout=2.0)
+        config = from_env(settings)
+        assert config is not None
+        journal = KubeStatusJournal(kube_client)
+        journal.attach(config.id, namespace, NAME, None)
+        pipeline = Pipeline(journal, settings, worker_options={"retry_delay": 0.05, "max_retry_delay": 0.2})
+        try:
+            pipeline.set_destinations([config])
+            oid = "0f4c5b9e-7d0c-4b7e-9a51-2b1f0c3d4e5f"
+            detected = payload(oid)
+            assert await pipeline.accept(parse_notification(detected), detected) == [config.id]
+            await pipeline.wait_idle()
+            await journal.flush(config.id)
+            status = get_object(kube_api, namespace)["status"]
+            (incident,) = sim.incidents()
+            rec = codec.decode_record(config.id, oid, status["incidents"][oid])
+            assert (rec.state, rec.incident_id, rec.reference) == (State.OPEN, incident["id"], incident["reference"])
+            assert (status["openIncidents"], status["counters"]["created"], status["pendingActions"]) == (1, 1, 0)
+        finally:
+            await pipeline.stop()
+            await journal.close()
+
+        again = KubeStatusJournal(kube_client)
+        again.attach(config.id, namespace, NAME, get_object(kube_api, namespace)["status"])
+        pipeline = Pipeline(again, settings, worker_options={"retry_delay": 0.05, "max_retry_delay": 0.2})
+        try:
+            pipeline.set_destinations([config])
+            body = json.loads(detected)
+            body.update(type="ProblemCleared", timestamp="2026-11-26T10:00:00Z")
+            cleared = json.dumps(body).encode()
+            await pipeline.accept(parse_notification(cleared), cleared)
+            await pipeline.wait_idle()
+            await again.flush(config.id)
+        finally:
+            await pipeline.stop()
+            await again.close()
+        status = get_object(kube_api, namespace)["status"]
+        assert codec.decode_record(config.id, oid, status["incidents"][oid]).state is State.RESOLVED
+        assert (status["openIncidents"], status["counters"]["resolved"]) == (0, 1)
+        assert len(sim.incidents()) == 1

@@ -239,3 +239,28 @@ def test_operator_works_under_the_manifests_least_privilege_rbac(
         assert "Forbidden" not in op.output() and "403" not in op.output()
     finally:
         op.stop()
+
+
+def test_environment_variables_define_a_default_destination(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    kube_api.kubectl("create", "secret", "generic", "causely-incidentio-env", "-n", namespace,
+                     f"--from-literal=api_token={API_TOKEN}", "--from-literal=resolved_status_name=Fixed")
+    env = {"INCIDENT_IO_API_TOKEN": API_TOKEN, "INCIDENT_IO_RESOLVED_STATUS_NAME": "Fixed"}
+    op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, extra_env=env).start()
+    try:
+        op.wait_condition("incidentio-env", "Ready", "True")
+        obj = op.get("incidentdestination", "incidentio-env")
+        assert obj is not None
+        assert obj["spec"]["tokenSecretRef"] == {"name": "causely-incidentio-env", "key": "api_token"}
+        assert obj["spec"]["resolvedStatusName"] == "Fixed"
+        assert API_TOKEN not in json.dumps(obj)
+        oid = str(uuid.uuid4())
+        assert op.post(detected(oid, "High")).json()["destinations"] == [
+            f"incidentdestination/{namespace}/incidentio-env"]
+        op.post(detected(oid, "High", "2026-11-26T11:00:00Z", type="ProblemCleared"))
+        wait_for(lambda: [i["incident_status"]["name"] for i in incidents_for(sim, oid)] == ["Fixed"],
+                 "the incident resolved to Fixed (post-incident)")
+    finally:
+        op.stop()
+    assert API_TOKEN not in op.output()

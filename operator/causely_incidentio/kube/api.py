@@ -107,6 +107,21 @@ class KubeApi:
                 )
         return str(name)
 
+    async def apply_destination(self, body: dict[str, Any], *, unset: tuple[str, ...] = ()) -> None:
+        """Create ``body``, or merge its labels and spec into the existing object, removing ``unset`` fields."""
+        meta = body["metadata"]
+        try:
+            await self.custom.create_namespaced_custom_object(GROUP, VERSION, meta["namespace"], PLURAL, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            spec = {**dict.fromkeys(unset), **body["spec"]}  # null deletes a field in a merge patch
+            await self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"],
+                {"metadata": {"labels": meta.get("labels", {})}, "spec": spec},
+                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+            )
+
     async def delete_destination(self, namespace: str, name: str) -> None:
         try:
             await self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from causely_incidentio.destinations import from_resource
 from causely_incidentio.kube.api import API_VERSION, KIND, KubeApi, MirrorConflict, list_destinations, list_secrets
+from causely_incidentio.kube.envdest import OPTIONAL_FIELDS, env_destination
 from causely_incidentio.kube.journal import KubeStatusJournal
 from causely_incidentio.kube.secrets import SecretStore, is_incidentio_secret
 from causely_incidentio.kube.status import now_iso, status_fields
@@ -102,6 +103,10 @@ class OperatorRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
+        if self.namespaces:  # the environment's default destination lives in the operator's namespace
+            env_dest = env_destination(self.settings, self.namespaces[0])
+            if env_dest is not None:
+                await self.api.apply_destination(env_dest, unset=OPTIONAL_FIELDS)
         for secret in await list_secrets(self.api, self.namespaces):
             await self.on_secret(None, secret)
         for body in await list_destinations(self.api, self.namespaces):
