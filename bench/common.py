@@ -123,6 +123,37 @@ def http_json(method: str, url: str, body: Any = None, timeout: float = 10.0) ->
     return json.loads(raw) if raw else None
 
 
+# -- how busy the machine is ----------------------------------------------------------------------------
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used since boot (every core, /proc/stat)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of one process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(max_wait: float = 60.0, threshold: float = 0.3, window: float = 1.0) -> float:
+    """Wait (at most ``max_wait`` s) until the machine uses < ``threshold`` cores; return the last load seen.
+
+    Other work on a shared 2-core machine (another benchmark, a test suite) would halve any figure taken
+    meanwhile; the load seen is printed with each measurement so a contaminated one can be recognised.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, t0 = machine_busy_seconds(), time.monotonic()
+        time.sleep(window)
+        load = (machine_busy_seconds() - b0) / (time.monotonic() - t0)
+        if load < threshold or time.monotonic() >= deadline:
+            return load
+
+
 # -- processes ---------------------------------------------------------------------------------------
 
 

@@ -92,10 +92,12 @@ async def test_kill_9_after_202_then_restart_gives_every_incident_exactly_once(t
     per_finding = Counter(next(oid for oid in ids if oid in i["summary"]) for i in incidents)
     assert set(per_finding) == set(ids)
     assert max(per_finding.values()) == 1, per_finding.most_common(3)
-    status = subprocess.run(
-        [sys.executable, "-m", "causely_incidentio.cli", "status", "--state", str(state), "-o", "json"],
-        capture_output=True, check=True, text=True,
+    status = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "causely_incidentio.cli", "status", "--state", str(state), "-o", "json",
+        stdout=asyncio.subprocess.PIPE,
     )
-    (dest,) = json.loads(status.stdout)["destinations"]
+    out, _ = await status.communicate()
+    assert status.returncode == 0
+    (dest,) = json.loads(out)["destinations"]
     assert dest["pending"] == 0 and dest["openIncidents"] == len(ids)
     assert dest["counters"]["created"] == len(ids)
