@@ -145,7 +145,8 @@ def test_schema_enums_and_defaults() -> None:
     assert spec["tokenSecretRef"]["properties"]["key"]["default"] == "token"
     assert spec["filters"]["items"]["properties"]["operator"]["enum"] == ["equals", "not_equals", "in", "not_in"]
     status = crd_schema()["properties"]["status"]["properties"]
-    for atomic in ("incidents", "pending", "overflow"):
+    assert "overflow" not in status  # the budget is enforced by backpressure, never by dropping records
+    for atomic in ("incidents", "pending"):
         assert status[atomic]["x-kubernetes-map-type"] == "atomic"
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
@@ -304,7 +305,7 @@ def test_journal_maps_are_atomic_so_managed_fields_stay_small(
     """1.20 honours x-kubernetes-map-type: atomic — managedFields records the map, not every objectId."""
     apply(kube_api, [minimal_destination("journal", namespace)])
     journal = {f"object-{i}": f"open|inc-{i}" for i in range(20)}
-    patch = {"status": {"incidents": journal, "pending": {"object-x": "p"}, "overflow": {"object-y": "o"}}}
+    patch = {"status": {"incidents": journal, "pending": {"object-x": "p"}}}
     kube_api.kubectl("patch", "incdest", "journal", "-n", namespace, "--type=merge", "--subresource=status",
                      "-p", json.dumps(patch))
     obj = get_json(kube_api, "incdest", "journal", "-n", namespace, "--show-managed-fields")
@@ -312,7 +313,7 @@ def test_journal_maps_are_atomic_so_managed_fields_stay_small(
     (entry,) = [m for m in obj["metadata"]["managedFields"] if m.get("subresource") == "status"
                 or "f:status" in m.get("fieldsV1", {})]
     status_fields = entry["fieldsV1"]["f:status"]
-    for atomic in ("f:incidents", "f:pending", "f:overflow"):
+    for atomic in ("f:incidents", "f:pending"):
         assert status_fields[atomic] == {}
     assert "object-1" not in json.dumps(obj["metadata"]["managedFields"])
 

@@ -47,7 +47,7 @@ from causely_incidentio.sync.records import (
 
 log = logging.getLogger(__name__)
 
-PERSISTED_COUNTERS = ("created", "updated", "resolved", "skipped", "failed")  # the CRD's status.counters
+PERSISTED_COUNTERS = ("created", "updated", "resolved", "skipped", "failed", "ignored")  # status.counters
 JOURNAL_FIELDS = frozenset({"pending", "incidents", "overflow", "counters", "openIncidents", "pendingActions"})
 PRUNABLE = frozenset({State.RESOLVED, State.CLOSED_OUTSIDE, State.SKIPPED, State.FAILED})
 BASE_STATUS_BYTES = 256  # counters, openIncidents, pendingActions and the two map wrappers

@@ -18,7 +18,7 @@ from causely_incidentio.metrics import Metrics
 from causely_incidentio.payload import Notification
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.settings import Settings
-from causely_incidentio.sync.journal import Journal
+from causely_incidentio.sync.journal import Journal, JournalUnavailable
 from causely_incidentio.sync.records import Intake
 from causely_incidentio.sync.worker import DestinationWorker, EventSink, Health
 
@@ -132,7 +132,15 @@ class Pipeline:
         """Journal ``n`` for every matching destination; returns their ids once it is durable."""
         dest_ids = self.route(n)
         now = time.time()
-        await self.journal.accept([Intake(d, n.object_id, payload, now) for d in dest_ids])
+        try:
+            await self.journal.accept([Intake(d, n.object_id, payload, now) for d in dest_ids])
+        except JournalUnavailable as exc:
+            # The sender gets a 503 and retries; the destinations' owners see why (rate-limited Events).
+            if self.events is not None:
+                for d in dest_ids:
+                    self.events(d, "NotificationRejected", f"{n.type.value} {n.object_id} answered 503: {exc}",
+                                warning=True)
+            raise
         for d in dest_ids:
             worker = self.workers.get(d)
             if worker is not None:

@@ -245,7 +245,7 @@ async def test_complete_removes_the_action_and_stores_record_and_counters_in_one
     patch = api.patches[-1]
     assert patch["pending"] == {codec.seq_key(a.seq): None}
     assert set(patch["incidents"]) == {"a"}
-    assert patch["counters"] == {"created": 1, "updated": 0, "resolved": 0, "skipped": 0, "failed": 0}
+    assert patch["counters"] == {"created": 1, "updated": 0, "resolved": 0, "skipped": 0, "failed": 0, "ignored": 0}
     assert (patch["openIncidents"], patch["pendingActions"]) == (1, 1)
     assert await j.pending(DEST) == [b] and await j.pending_count(DEST) == 1
     assert await j.record(DEST, "a") == record("a")
@@ -267,13 +267,14 @@ async def test_retry_later_keeps_the_action_with_its_attempts_and_error(
     assert stored == again
 
 
-async def test_ignored_is_counted_in_memory_only(
+async def test_ignored_is_counted_in_status_too(
     api: FakeStatusApi, make_journal: Callable[..., KubeStatusJournal]
 ) -> None:
     j = make_journal()
     await j.save_record(record("a", State.CLEARED_UNKNOWN), "ignored", history("a"))
     assert (await j.counters(DEST)).ignored == 1
-    assert "ignored" not in api.status["counters"]
+    await j.flush(DEST)
+    assert api.status["counters"]["ignored"] == 1  # status.counters.ignored is in the CRD
 
 
 # -- restart ---------------------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ async def test_set_fields_sends_only_changed_fields_without_waiting(
     await j.flush(DEST)
     assert api.patches[-1] == {
         "message": "syncing", "conditions": conditions,
-        "counters": {"created": 0, "updated": 0, "resolved": 0, "skipped": 0, "failed": 0},
+        "counters": {"created": 0, "updated": 0, "resolved": 0, "skipped": 0, "failed": 0, "ignored": 0},
         "openIncidents": 0, "pendingActions": 0,
     }
     j.set_fields(DEST, {"message": "syncing"})  # unchanged: nothing to send
