@@ -13,8 +13,11 @@ Scenarios (each in fresh processes with an empty journal, each at every ``--conc
 ``journal``   (a) journal-only: the destination's API key is refused by the simulator (401), so its worker
               is paused and every notification is committed to the journal and left pending.
 ``draining``  (b) the realistic case: the worker creates an incident per notification in the simulator
-              while the load runs (simulator latency 0 and both rate limits off: the worker drains as
-              fast as it can, the worst case for the receiver's share of the CPU).
+              while the load runs, with incident.io's documented rate limit on both sides (the simulator's
+              bucket and the client's: 1,200 requests, refilled at 20/s): a burst of ~1,200 creates as fast
+              as the worker can, then 20/s.
+``draining-max``  the worst case for the receiver's share of the CPU: as ``draining`` with both rate limits
+              off (simulator latency 0), so the worker creates incidents as fast as it can all along.
 
 Load: ``wrk`` (one thread, ``--concurrency`` connections, a Lua script that POSTs
 tests/fixtures/payloads/detected-high-slo.json with a distinct objectId per request and records the
@@ -68,7 +71,7 @@ from common import (
     wait_quiet,
 )
 
-SCENARIOS = ("bare", "filtered", "journal", "draining")
+SCENARIOS = ("bare", "filtered", "journal", "draining", "draining-max")
 REJECT_ALL = json.dumps([{"field": "severity", "operator": "in", "value": ["Low"]}])  # the payload is High
 NO_CLIENT_LIMIT = {"INCIDENT_IO_RATE_LIMIT_CAPACITY": "1000000", "INCIDENT_IO_RATE_LIMIT_REFILL_PER_SECOND": "1000000"}
 
@@ -128,17 +131,18 @@ def measure(scenario: str, concurrency: int, *, run: int, duration: float, tool:
     if scenario == "bare":
         server = start_bare(workdir)
     else:
-        sim = start_simulator(workdir, capacity=0)
+        limited = scenario == "draining"  # incident.io's documented limits, on both sides
+        sim = start_simulator(workdir, capacity=1200 if limited else 0)
         api_key = REFUSED_TOKEN if scenario == "journal" else API_TOKEN
         filters = REJECT_ALL if scenario == "filtered" else "[]"
         server, state = start_standalone(
             workdir, secret=destination_secret("bench", api_key, filters), sim_url=sim.url, receiver_token=token,
-            env=NO_CLIENT_LIMIT,
+            env=None if limited else NO_CLIENT_LIMIT,
         )
     try:
         if scenario == "journal" and sim is not None:
             _wait_worker_paused(sim)
-        if scenario == "draining" and state is not None:
+        if scenario.startswith("draining") and state is not None:
             _warm_worker(server.url, token, state)
         before = len(read_journal(state).findings) if state is not None else 0
         idle_load = wait_quiet(quiet_wait)
@@ -164,7 +168,7 @@ def measure(scenario: str, concurrency: int, *, run: int, duration: float, tool:
             m.missing = len(load.ids - ids) if scenario != "filtered" else 0
             if scenario == "filtered" and ids:
                 m.missing = -len(ids)  # nothing should have been journaled: flag it
-            if scenario == "draining":
+            if scenario.startswith("draining"):
                 m.incidents = sum(1 for s in snap.findings.values() if s == "open") - before
         return m
     finally:
@@ -207,12 +211,12 @@ def _fmt(value: float | None, spec: str = ".0f") -> str:
 
 
 def print_table(rows: list[Measurement], bare: dict[int, float]) -> None:
-    print(f"{'run':>3} {'scenario':<9} {'conc':>4} {'202/s':>7} {'x bare':>6} {'p50 ms':>7} {'p99 ms':>7} "
+    print(f"{'run':>3} {'scenario':<12} {'conc':>4} {'202/s':>7} {'x bare':>6} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'cpu s':>6} {'202s':>7} {'journal':>7} {'missing':>7} {'unans':>5} {'incid.':>6} {'errors':>6} "
           f"{'other load':>10}")
     for m in rows:
         ratio = m.rate / bare[m.concurrency] if bare.get(m.concurrency) else None
-        print(f"{m.run:>3} {m.scenario:<9} {m.concurrency:>4} {m.rate:>7.0f} {_fmt(ratio, '.2f'):>6} "
+        print(f"{m.run:>3} {m.scenario:<12} {m.concurrency:>4} {m.rate:>7.0f} {_fmt(ratio, '.2f'):>6} "
               f"{m.p50_ms:>7.2f} {m.p99_ms:>7.2f} {m.server_cpu_s:>6.2f} {m.accepted:>7} {_fmt(m.journal_rows):>7} "
               f"{_fmt(m.missing):>7} {m.unanswered:>5} {_fmt(m.incidents):>6} {m.other + m.errors:>6} "
               f"{m.foreign_load:>10.2f}")
@@ -233,7 +237,7 @@ def medians(rows: list[Measurement]) -> list[dict[str, Any]]:
             "p50_ms": median(m.p50_ms for m in group), "p99_ms": median(m.p99_ms for m in group),
             "cpu_per_202_ms": median(m.server_cpu_s / m.accepted * 1e3 for m in group if m.accepted),
             "incidents_per_s": median(m.incidents / m.seconds for m in group if m.incidents is not None)
-            if scenario == "draining" else None,
+            if scenario.startswith("draining") else None,
             "all_202s_journaled": all(not m.missing for m in group),
         })
     return out
@@ -278,7 +282,7 @@ def main() -> int:
                     m = measure(scenario, conc, run=run, duration=args.duration, tool=args.tool,
                                 threads=args.threads, workdir=workdir, quiet_wait=args.quiet_wait)
                     rows.append(m)
-                    print(f"run {run} {scenario:<9} c={conc:<3} {m.rate:7.0f} 202/s  p50 {m.p50_ms:.2f} ms  "
+                    print(f"run {run} {scenario:<12} c={conc:<3} {m.rate:7.0f} 202/s  p50 {m.p50_ms:.2f} ms  "
                           f"missing={_fmt(m.missing)} errors={m.other + m.errors} "
                           f"other load {m.idle_load:.2f}/{m.foreign_load:.2f} cores", flush=True)
         bare = {c: median(m.rate for m in rows if m.scenario == "bare" and m.concurrency == c)
@@ -287,11 +291,11 @@ def main() -> int:
         print_table(rows, bare)
         summary = medians(rows)
         print(f"\nmedians over {args.runs} run(s), {args.duration:.0f} s each, load generator {args.tool}:")
-        print(f"{'scenario':<9} {'conc':>4} {'202/s':>7} {'(min-max)':>13} {'x bare':>6} {'p50 ms':>7} "
+        print(f"{'scenario':<12} {'conc':>4} {'202/s':>7} {'(min-max)':>13} {'x bare':>6} {'p50 ms':>7} "
               f"{'p99 ms':>7} {'cpu ms/202':>10} {'incid./s':>8} {'all 202s journaled':>18}")
         for s in summary:
             spread = f"{s['rate_min']:.0f}-{s['rate_max']:.0f}"
-            print(f"{s['scenario']:<9} {s['concurrency']:>4} {s['rate']:>7.0f} {spread:>13} "
+            print(f"{s['scenario']:<12} {s['concurrency']:>4} {s['rate']:>7.0f} {spread:>13} "
                   f"{_fmt(s['x_bare'], '.2f'):>6} {s['p50_ms']:>7.2f} {s['p99_ms']:>7.2f} "
                   f"{s['cpu_per_202_ms']:>10.3f} {_fmt(s['incidents_per_s']):>8} "
                   f"{'yes' if s['all_202s_journaled'] else 'NO':>18}")

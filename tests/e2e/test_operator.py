@@ -264,3 +264,24 @@ def test_environment_variables_define_a_default_destination(
     finally:
         op.stop()
     assert API_TOKEN not in op.output()
+
+
+def test_deleting_a_destination_stops_its_deliveries_and_leaves_its_incidents(
+    operator: OperatorProcess, sim: SimulatorProcess
+) -> None:
+    op = operator
+    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"token": API_TOKEN}})
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "short-lived"},
+              "spec": {"tokenSecretRef": {"name": "key"}, "resolvedStatusName": "Resolved"}})
+    op.wait_condition("short-lived", "Ready", "True")
+    oid = str(uuid.uuid4())
+    op.post(detected(oid, "Critical"))
+    wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the incident")
+    op.kube.kubectl("delete", "incidentdestination", "short-lived", "-n", op.namespace)
+    wait_for(lambda: op.post(detected(str(uuid.uuid4()), "Critical")).json()["destinations"] == [],
+             "no destination left to route to")
+    op.post(detected(oid, "Critical", "2026-11-26T12:00:00Z", type="ProblemCleared"))
+    time.sleep(1.0)
+    (inc,) = incidents_for(sim, oid)
+    assert inc["incident_status"]["category"] == "live"  # type: ignore[index]  # left for humans
