@@ -10,9 +10,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from causely_incidentio.destinations import build_destinations, load_documents
+from causely_incidentio.destinations import SecretIndex, build_destinations, load_documents
 from causely_incidentio.payload import PayloadSyntaxError, parse_notification
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.settings import Settings
@@ -42,15 +42,14 @@ def validate_file(path: Path, settings: Settings, out: TextIO) -> bool:
     except InvalidInput as exc:
         out.write(f"{path}: {exc.message}\n")
         return False
-    known = {(d.get("metadata", {}).get("namespace"), d.get("metadata", {}).get("name")) for d in docs
-             if d.get("kind") == "Secret"}
+    index = SecretIndex(docs)
     unchecked: list[str] = []
 
     def lookup(namespace: str, name: str, key: str) -> str | None:
-        if (namespace, name) in known:
-            return _secret_value(docs, namespace, name, key)
+        if index.get(namespace, name) is not None:
+            return index.lookup(namespace, name, key)
         unchecked.append(f"Secret {namespace}/{name}")
-        return "unchecked"
+        return "unchecked"  # a token Secret outside the given files: validate the rest
 
     result = build_destinations(docs, settings.model_copy(update={"incident_io_api_token": None}),
                                 secret_lookup=lookup)
@@ -64,21 +63,6 @@ def validate_file(path: Path, settings: Settings, out: TextIO) -> bool:
         out.write(f"{path}: no Causely IncidentIO Secret or IncidentDestination found\n")
         return False
     return not result.invalid
-
-
-def _secret_value(docs: list[dict[str, Any]], namespace: str, name: str, key: str) -> str | None:
-    import base64
-
-    for d in docs:
-        meta = d.get("metadata", {})
-        if d.get("kind") == "Secret" and meta.get("namespace") == namespace and meta.get("name") == name:
-            string_data = d.get("stringData") or {}
-            if key in string_data:
-                return str(string_data[key])
-            data = d.get("data") or {}
-            if key in data:
-                return base64.b64decode(data[key]).decode()
-    return None
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

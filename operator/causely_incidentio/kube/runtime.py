@@ -18,11 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
-from causely_incidentio.destinations import from_resource
+from causely_incidentio.destinations import from_resource, is_incidentio_secret
 from causely_incidentio.kube.api import API_VERSION, KIND, KubeApi, MirrorConflict, list_destinations, list_secrets
 from causely_incidentio.kube.envdest import OPTIONAL_FIELDS, env_destination
 from causely_incidentio.kube.journal import KubeStatusJournal
-from causely_incidentio.kube.secrets import SecretStore, is_incidentio_secret
+from causely_incidentio.kube.secrets import SecretStore
 from causely_incidentio.kube.status import now_iso, status_fields
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.receiver import Receiver, serve

@@ -7,18 +7,10 @@ incident.io call without a restart. Values are kept as the API returns them (bas
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from typing import Any
 
-NOTIF_CONFIG_LABEL = "causely.ai/notif-config"
-INCIDENTIO = "IncidentIO"
-
-
-def is_incidentio_secret(body: Mapping[str, Any]) -> bool:
-    labels = (body.get("metadata") or {}).get("labels") or {}
-    return bool(labels.get(NOTIF_CONFIG_LABEL) == INCIDENTIO)
+from causely_incidentio.destinations import decode_secret_data
 
 
 class SecretStore:
@@ -45,13 +37,5 @@ class SecretStore:
         secret = self._secrets.get((namespace, name))
         if secret is None:
             return None
-        raw = secret["data"].get(key)
-        if raw is None:
-            return None
-        try:
-            return base64.b64decode(raw, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-
-    def labelled(self) -> list[Mapping[str, Any]]:
-        return [s for s in self._secrets.values() if is_incidentio_secret(s)]
+        values, _problems = decode_secret_data(secret, keys=[key])
+        return values.get(key)
