@@ -109,7 +109,7 @@ class Receiver:
                 problems=[{"field": p.where, "message": p.what, "expected": p.expected} for p in exc.problems],
             )
         try:
-            destinations = await self.pipeline.accept(n, body)
+            result = await self.pipeline.accept(n, body)
         except JournalUnavailable as exc:
             log.error("journal unavailable: %s", exc)
             self._count(n.type.value, "unavailable")
@@ -118,10 +118,11 @@ class Receiver:
                 status=503, headers={"Retry-After": "5"},
             )
         self._count(n.type.value, "accepted")
-        return web.json_response(
-            {"status": "accepted", "type": n.type.value, "objectId": n.object_id, "destinations": destinations},
-            status=202,
-        )
+        answer: dict[str, Any] = {"status": "accepted", "type": n.type.value, "objectId": n.object_id,
+                                  "destinations": result.destinations}
+        if result.refused:
+            answer["refused"] = result.refused
+        return web.json_response(answer, status=202)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -126,7 +126,7 @@ async def test_the_pipeline_delivers_through_the_status_journal_and_resumes_from
             pipeline.set_destinations([config])
             oid = "0f4c5b9e-7d0c-4b7e-9a51-2b1f0c3d4e5f"
             detected = payload(oid)
-            assert await pipeline.accept(parse_notification(detected), detected) == [config.id]
+            assert (await pipeline.accept(parse_notification(detected), detected)).destinations == [config.id]
             await pipeline.wait_idle()
             await journal.flush(config.id)
             status = get_object(kube_api, namespace)["status"]

@@ -285,3 +285,33 @@ def test_deleting_a_destination_stops_its_deliveries_and_leaves_its_incidents(
     time.sleep(1.0)
     (inc,) = incidents_for(sim, oid)
     assert inc["incident_status"]["category"] == "live"  # type: ignore[index]  # left for humans
+
+
+def test_mirrors_never_touch_a_users_own_resource_and_come_back_if_deleted(
+    operator: OperatorProcess, sim: SimulatorProcess
+) -> None:
+    op = operator
+    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"token": API_TOKEN}})
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "prod"}, "spec": {"tokenSecretRef": {"name": "key"}}})
+    op.wait_condition("prod", "Ready", "True")
+    # A labelled Secret with the same name cannot take over the user's resource...
+    op.apply(causely_secret("prod"))
+    wait_for(lambda: any(e["reason"] == "ConfigInvalid" and e["involvedObject"]["kind"] == "Secret"
+                         for e in op.events()), "a ConfigInvalid Event on the Secret")
+    # ...and deleting that Secret does not delete the user's resource.
+    op.kube.kubectl("delete", "secret", "prod", "-n", op.namespace)
+    time.sleep(1.0)
+    assert op.get("incidentdestination", "prod") is not None
+
+    # causelySecretRef written by hand is refused precisely (it is the operator's, for its mirrors).
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "forged"}, "spec": {"causelySecretRef": {"name": "key"}}})
+    forged = op.wait_condition("forged", "ConfigValid", "False")
+    assert "causelySecretRef" in forged["message"]
+
+    # A mirror deleted by hand while its Secret is still labelled comes back.
+    op.apply(causely_secret("mirrored"))
+    op.wait_condition("mirrored", "Ready", "True")
+    op.kube.kubectl("delete", "incidentdestination", "mirrored", "-n", op.namespace)
+    op.wait_condition("mirrored", "Ready", "True")

@@ -24,7 +24,7 @@ from causely_incidentio.kube.envdest import OPTIONAL_FIELDS, env_destination
 from causely_incidentio.kube.journal import KubeStatusJournal
 from causely_incidentio.kube.secrets import SecretStore
 from causely_incidentio.kube.status import now_iso, status_fields
-from causely_incidentio.problems import InvalidInput
+from causely_incidentio.problems import InvalidInput, Problem
 from causely_incidentio.receiver import Receiver, serve
 from causely_incidentio.settings import Settings
 from causely_incidentio.sync.pipeline import Pipeline
@@ -44,13 +44,33 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _causely_secret_ref(body: Mapping[str, Any]) -> str | None:
+    spec = body.get("spec") or {}
+    ref = spec.get("causelySecretRef") if isinstance(spec, Mapping) else None
+    return str(ref["name"]) if isinstance(ref, Mapping) and ref.get("name") else None
+
+
+def _owned_by_secret(body: Mapping[str, Any], secret_name: str, secret_uid: str | None = None) -> bool:
+    owners = (body.get("metadata") or {}).get("ownerReferences") or []
+    return any(
+        o.get("kind") == "Secret" and o.get("name") == secret_name
+        and (secret_uid is None or o.get("uid") == secret_uid)
+        for o in owners
+    )
+
+
+def is_mirror(body: Mapping[str, Any]) -> bool:
+    """A mirror: ``causelySecretRef`` set by the operator, on an object owned by that same Secret."""
+    ref = _causely_secret_ref(body)
+    meta = body.get("metadata") or {}
+    return ref is not None and ref == meta.get("name") and _owned_by_secret(body, ref)
+
+
 def destination_id(body: Mapping[str, Any]) -> str:
     """The identity a resource's destination has (a mirror keeps its Secret's identity)."""
     meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    ref = spec.get("causelySecretRef") if isinstance(spec, Mapping) else None
-    if isinstance(ref, Mapping) and ref.get("name"):
-        return f"secret/{meta.get('namespace')}/{ref['name']}"
+    if is_mirror(body):
+        return f"secret/{meta.get('namespace')}/{meta.get('name')}"
     return f"incidentdestination/{meta.get('namespace')}/{meta.get('name')}"
 
 
@@ -144,25 +164,28 @@ class OperatorRuntime:
                 self.secrets.remove(namespace, name)
             else:
                 self.secrets.put(body)
-            if event_type != "DELETED" and is_incidentio_secret(body):
-                try:
-                    await self.api.apply_mirror(body)
-                except MirrorConflict as exc:
-                    log.error("%s", exc)
-                    await self._post_event_about_secret(body, "ConfigInvalid", str(exc))
-            elif event_type == "DELETED" and is_incidentio_secret(body):
-                # The garbage collector removes the owned mirror too; deleting it here stops delivery at once.
-                await self.api.delete_destination(namespace, name)
-            elif self._mirror_of(namespace, name) is not None:  # label removed: stop mirroring
-                await self.api.delete_destination(namespace, name)
-            # Token rotation or config edits: rebuild every destination that reads this Secret.
+            # Token rotation or config edits: rebuild every destination that reads this Secret — first, so a
+            # failing mirror write below can never delay a rotated token.
             for dest_id, obj in list(self.objects.items()):
                 if obj.namespace == namespace and name in _secret_names(obj.body):
                     self._apply(dest_id, obj)
+            try:
+                if event_type != "DELETED" and is_incidentio_secret(body):
+                    await self.api.apply_mirror(body)
+                elif self._owned_mirror(namespace, name, meta.get("uid")):
+                    # Deleted, or the label was removed: stop mirroring. The garbage collector would remove the
+                    # owned mirror too; deleting it here stops delivery at once. Never a user's own resource.
+                    await self.api.delete_destination(namespace, name)
+            except MirrorConflict as exc:
+                log.error("%s", exc)
+                await self._post_event_about_secret(body, "ConfigInvalid", str(exc))
+            except Exception as exc:  # the API server hiccuped: the next event or restart mirrors it again
+                log.error("cannot mirror Secret %s/%s: %s", namespace, name, type(exc).__name__)
 
-    def _mirror_of(self, namespace: str, secret_name: str) -> str | None:
-        dest_id = f"secret/{namespace}/{secret_name}"
-        return dest_id if dest_id in self.objects else None
+    def _owned_mirror(self, namespace: str, secret_name: str, secret_uid: str | None) -> bool:
+        """Is there a mirror of this Secret that the Secret owns (so deleting it never hits a user's object)?"""
+        obj = self.objects.get(f"secret/{namespace}/{secret_name}")
+        return obj is not None and secret_uid is not None and _owned_by_secret(obj.body, secret_name, secret_uid)
 
     async def _post_event_about_secret(self, secret: Mapping[str, Any], reason: str, message: str) -> None:
         meta = secret["metadata"]
@@ -180,6 +203,14 @@ class OperatorRuntime:
                 self.objects.pop(dest_id, None)
                 await self.pipeline.remove(dest_id)
                 await self.journal.detach(dest_id)
+                secret = self.secrets.get(meta.get("namespace", ""), meta.get("name", ""))
+                if is_mirror(body) and secret is not None and is_incidentio_secret(secret):
+                    # Someone deleted a mirror whose Secret is still labelled: put it back (a new object, a new
+                    # status; the idempotency keys are the Secret's, so nothing is created twice).
+                    try:
+                        await self.api.apply_mirror(secret)
+                    except Exception as exc:
+                        log.error("cannot re-create the mirror of Secret %s: %s", meta.get("name"), type(exc).__name__)
                 return
             obj = self.objects.get(dest_id)
             if obj is None:
@@ -198,6 +229,13 @@ class OperatorRuntime:
     def _apply(self, dest_id: str, obj: TrackedObject) -> None:
         """(Re)build the destination's config from its resource and the Secrets it reads."""
         try:
+            if _causely_secret_ref(obj.body) is not None and not is_mirror(obj.body):
+                raise InvalidInput(f"{KIND} {obj.namespace}/{obj.name}", [Problem(
+                    "spec.causelySecretRef",
+                    "is set by the operator on the mirrors it makes of labelled Secrets, not by hand",
+                    "spec.tokenSecretRef and the other spec fields, or a Secret labelled "
+                    "causely.ai/notif-config=IncidentIO",
+                )])
             config = from_resource(
                 obj.body, secret_lookup=self.secrets.lookup, secret_get=self.secrets.get, settings=self.settings
             )

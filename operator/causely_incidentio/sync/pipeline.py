@@ -39,6 +39,12 @@ class InvalidDestination:
         self.health.config_message = self.error.message
 
 
+@dataclass(frozen=True)
+class AcceptResult:
+    destinations: list[str]  # the notification is durable for these
+    refused: list[str]  # these could not record it (their journal is full); they will not see it
+
+
 class Pipeline:
     def __init__(
         self,
@@ -120,32 +126,57 @@ class Pipeline:
         """Destinations that must see ``n``: filters accept it, or they already track this finding.
 
         The severity threshold is applied by the worker (so a below-threshold finding is recorded as
-        skipped); a finding a destination already tracks always reaches it, whatever the filters say.
+        skipped); a finding a destination already tracks always reaches it, whatever the filters say — even
+        while its config is invalid (say, its token Secret is being replaced): the action waits in the
+        journal and is carried out once the destination is valid again.
         """
-        return [
+        served = [
             dest_id
             for dest_id, w in self.workers.items()
             if w.config.accepts(n) or self.journal.is_known(dest_id, n.object_id)
         ]
+        waiting = [dest_id for dest_id in self.invalid if self.journal.is_known(dest_id, n.object_id)]
+        return served + waiting
 
-    async def accept(self, n: Notification, payload: bytes) -> list[str]:
-        """Journal ``n`` for every matching destination; returns their ids once it is durable."""
+    async def accept(self, n: Notification, payload: bytes) -> AcceptResult:
+        """Journal ``n`` for every matching destination; says which ids it is durable for, and which refused.
+
+        When the journal refuses some destinations (a Kubernetes status at its size budget) the others still
+        take it: one broken destination never blocks the rest. Only when none can take it does this raise
+        :class:`JournalUnavailable` (the receiver answers 503 and the sender retries).
+        """
         dest_ids = self.route(n)
         now = time.time()
+        refused: list[str] = []
         try:
             await self.journal.accept([Intake(d, n.object_id, payload, now) for d in dest_ids])
-        except JournalUnavailable as exc:
-            # The sender gets a 503 and retries; the destinations' owners see why (rate-limited Events).
-            if self.events is not None:
-                for d in dest_ids:
-                    self.events(d, "NotificationRejected", f"{n.type.value} {n.object_id} answered 503: {exc}",
-                                warning=True)
-            raise
-        for d in dest_ids:
+            accepted = dest_ids
+        except JournalUnavailable as whole:
+            if len(dest_ids) < 2:
+                self._rejected(dest_ids, n, whole)
+                raise
+            accepted = []
+            for d in dest_ids:  # one at a time, so a full destination refuses only for itself
+                try:
+                    await self.journal.accept([Intake(d, n.object_id, payload, now)])
+                    accepted.append(d)
+                except JournalUnavailable as exc:
+                    refused.append(d)
+                    self._rejected([d], n, exc)
+            if not accepted:
+                raise
+        for d in accepted:
             worker = self.workers.get(d)
             if worker is not None:
                 worker.wake()
-        return dest_ids
+        return AcceptResult(accepted, refused)
+
+    def _rejected(self, dest_ids: list[str], n: Notification, exc: JournalUnavailable) -> None:
+        log.error("journal refused %s %s for %s: %s", n.type.value, n.object_id, ", ".join(dest_ids), exc)
+        if self.events is not None:  # the owners see why (rate-limited Events in Kubernetes)
+            for d in dest_ids:
+                self.events(d, "NotificationRejected", f"{n.type.value} {n.object_id} was not recorded: {exc}",
+                            warning=True)
 
     # -- shutdown / test helpers -----------------------------------------------------------------------
     async def wait_idle(self, timeout: float = 30.0) -> None:

@@ -367,6 +367,9 @@ class DestinationWorker:
         self.health.auth_reason = reason
         self.health.auth_message = message
         self._preflight_done_for = None
+        # Pause until the config changes or the re-check interval passes, even though a later identity check
+        # may succeed: a key that can read but not write (403 on create) must not be retried in a loop.
+        self._preflight_blocked = (self.config.fingerprint, self.clock() + self.auth_retry_interval)
         if changed:
             self.events(self.destination_id, "DeliveryFailed", message, warning=True)
         self.metrics.ready.labels(destination=self.destination_id).set(0)
@@ -400,12 +403,22 @@ class DestinationWorker:
                     except IncidentIOError as exc:  # only auth failures escape _process
                         auth_failed.append(exc)
                         return
+                    except Exception as exc:  # a bug or the journal failing: retry later, keep order
+                        log.exception("worker %s: action %d for %s failed unexpectedly",
+                                      self.destination_id, action.seq, action.object_id)
+                        transient = True
+                        with contextlib.suppress(Exception):
+                            await self.journal.retry_later(action, f"internal error: {type(exc).__name__}")
+                        return
 
-        await asyncio.gather(*(run_group(g) for g in groups.values()))
+        # Every group finishes (or fails) before the drain returns: no task outlives it, so the next drain can
+        # never run the same pending action a second time concurrently.
+        await asyncio.gather(*(run_group(g) for g in groups.values()), return_exceptions=True)
         if auth_failed:
             self._mark_unauthenticated(auth_failed[0])
             return False
-        self.health.last_sync = self.clock()
+        if not transient:
+            self.health.last_sync = self.clock()
         self._changed()
         return transient
 
@@ -507,10 +520,23 @@ class DestinationWorker:
                 incident_type_id=type_id,
                 mode=c.mode,
             )
-            # A replayed key can return an incident that already ended (the record of it was lost or pruned):
-            # that occurrence is over, so open the next one instead of reviving it.
-            if not incident.incident_status.is_terminal and not incident.incident_status.is_resolved:
+            status = incident.incident_status
+            if not status.is_terminal and not status.is_resolved:
                 break
+            # The key replayed an incident that has already ended. If it was opened for this very detection
+            # (we crashed before recording it, and a human closed it since), the human wins: record it.
+            # If it predates this detection, its record was pruned or lost: that occurrence is over, so open
+            # the next one instead of reviving it.
+            if n.timestamp is None or incident.created_at >= n.timestamp:
+                record = self._with_incident(base, incident).copy(
+                    state=State.CLOSED_OUTSIDE, occurrence=occurrence, severity=n.severity.value, title=n.title,
+                    last_error=None,
+                )
+                return Outcome(record, None, (
+                    "IncidentClosedOutside",
+                    f"{incident.reference} for {n.object_id} was already {status.name} ({status.category}) in "
+                    "incident.io; recorded, not reopened", False,
+                ))
             occurrence += 1
         record = self._with_incident(base, incident).copy(
             state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None
@@ -578,9 +604,8 @@ class DestinationWorker:
         try:
             incident = await self.client.show_incident(rec.incident_id)
         except IncidentIOError as exc:
-            if exc.status == 404:
-                return Outcome(rec.copy(state=State.CLOSED_OUTSIDE, last_error="incident no longer exists"),
-                               None, ("IncidentClosedOutside", f"{rec.reference} no longer exists", True))
+            # A 404 is not proof a human ended it (the key may belong to another organisation): the caller
+            # records a failure and the incident stays tracked.
             if is_auth_failure(exc):
                 raise
             if _transient(exc):

@@ -85,10 +85,15 @@ def test_env_destination_points_at_the_secret_and_never_copies_the_token() -> No
 
 
 def test_destination_identity_of_mirrors_and_resources() -> None:
-    mirror = {"metadata": {"name": "m", "namespace": "ns"}, "spec": {"causelySecretRef": {"name": "s"}}}
+    owner = {"kind": "Secret", "name": "s", "uid": "u1"}
+    mirror = {"metadata": {"name": "s", "namespace": "ns", "ownerReferences": [owner]},
+              "spec": {"causelySecretRef": {"name": "s"}}}
     direct = {"metadata": {"name": "d", "namespace": "ns"}, "spec": {"tokenSecretRef": {"name": "k"}}}
     assert destination_id(mirror) == "secret/ns/s"
     assert destination_id(direct) == "incidentdestination/ns/d"
+    # causelySecretRef written by hand (not owned by that Secret) does not borrow the Secret's identity.
+    forged = {"metadata": {"name": "other", "namespace": "ns"}, "spec": {"causelySecretRef": {"name": "s"}}}
+    assert destination_id(forged) == "incidentdestination/ns/other"
 
 
 def test_plain_copies_nested_mappings_and_lists() -> None:
