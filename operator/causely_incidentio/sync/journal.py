@@ -118,6 +118,8 @@ FINDING_COLUMNS = (
     "last_ts_ns, attempts, last_error, created_at, updated_at"
 )
 HISTORY_KEEP = 20_000
+ENDED_RETENTION_SECONDS = 30 * 24 * 3600  # ended records older than this are pruned (a later detection is new)
+ENDED_STATES = ("resolved", "closed-outside", "skipped", "failed", "cleared-unknown")
 
 
 def _row_to_record(row: Sequence[Any]) -> FindingRecord:
@@ -346,8 +348,14 @@ class SqliteJournal:
                 (history.at or time.time(), history.destination_id, history.object_id,
                  history.notification_type, history.decision, history.reason, history.reference, history.error),
             )
-            if cur.lastrowid and cur.lastrowid % 1000 == 0:
+            if cur.lastrowid and cur.lastrowid % 1000 == 0:  # housekeeping, every thousand outcomes
                 conn.execute("DELETE FROM history WHERE id <= ?", (cur.lastrowid - HISTORY_KEEP,))
+                conn.execute(
+                    f"DELETE FROM findings WHERE state IN ({','.join('?' * len(ENDED_STATES))}) "  # noqa: S608
+                    "AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM pending p WHERE "
+                    "p.destination_id = findings.destination_id AND p.object_id = findings.object_id)",
+                    (*ENDED_STATES, time.time() - ENDED_RETENTION_SECONDS),
+                )
 
     async def complete(
         self, action: PendingAction, record: FindingRecord, counter: str | None, history: HistoryEntry

@@ -83,3 +83,23 @@ async def test_closed_journal_raises_unavailable_and_keeps_nothing_half_written(
         assert [p.object_id for p in await again.pending("d1")] == ["a"]
     finally:
         await again.close()
+
+
+async def test_old_ended_records_are_pruned_but_open_ones_never(tmp_path: Path) -> None:
+    from causely_incidentio.sync import journal as journal_module
+
+    j = await SqliteJournal.open(tmp_path / "j.sqlite")
+    try:
+        old = 1.0  # 1970: far beyond the retention
+        await j.save_record(FindingRecord("d1", "ended", state=State.RESOLVED, updated_at=old), None,
+                            HistoryEntry("d1", "ended", "t", "d", "r"))
+        await j.save_record(FindingRecord("d1", "open", state=State.OPEN, updated_at=old), None,
+                            HistoryEntry("d1", "open", "t", "d", "r"))
+        for i in range(1000):  # housekeeping runs every thousand outcomes
+            await j.save_record(FindingRecord("d1", f"f{i}", state=State.SKIPPED, updated_at=9e9), None,
+                                HistoryEntry("d1", f"f{i}", "t", "d", "r"))
+        assert await j.record("d1", "ended") is None
+        assert (await j.record("d1", "open")) is not None
+        assert journal_module.ENDED_RETENTION_SECONDS >= 24 * 3600
+    finally:
+        await j.close()
