@@ -87,13 +87,15 @@ class OperatorProcess:
     """``causely-incidentio run`` against the test API server, watching one namespace."""
 
     def __init__(self, kube: KubeAPIServer, namespace: str, sim_url: str, workdir: Path,
-                 kubeconfig: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+                 kubeconfig: Path | None = None, extra_env: dict[str, str] | None = None,
+                 all_namespaces: bool = False) -> None:
         self.kube = kube
         self.namespace = namespace
         self.sim_url = sim_url
         self.workdir = workdir
         self.kubeconfig = kubeconfig or kube.kubeconfig_admin
         self.extra_env = extra_env or {}
+        self.all_namespaces = all_namespaces
         self.port = free_port()
         self.health_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -105,7 +107,8 @@ class OperatorProcess:
         env.update(KUBECONFIG=str(self.kubeconfig), INCIDENT_IO_API_URL=self.sim_url,
                    CAUSELY_RECEIVER_TOKEN=RECEIVER_TOKEN, **self.extra_env)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "causely_incidentio.cli", "run", "--namespace", self.namespace,
+            [sys.executable, "-m", "causely_incidentio.cli", "run",
+             *(["--all-namespaces"] if self.all_namespaces else ["--namespace", self.namespace]),
              "--listen", f"127.0.0.1:{self.port}", "--health-listen", f"127.0.0.1:{self.health_port}",
              "--log-level", "DEBUG"],
             env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,

@@ -315,3 +315,27 @@ def test_mirrors_never_touch_a_users_own_resource_and_come_back_if_deleted(
     op.wait_condition("mirrored", "Ready", "True")
     op.kube.kubectl("delete", "incidentdestination", "mirrored", "-n", op.namespace)
     op.wait_condition("mirrored", "Ready", "True")
+
+
+def test_all_namespaces_mode_serves_destinations_anywhere(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    other = f"{namespace}-b"
+    kube_api.kubectl("create", "namespace", other)
+    try:
+        op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, all_namespaces=True,
+                             extra_env={"POD_NAMESPACE": namespace}).start()
+        try:
+            op.apply(causely_secret("here"))
+            kube_api.kubectl("apply", "-n", other, "-f", "-", input=json.dumps(causely_secret("there")))
+            op.wait_condition("here", "Ready", "True")
+            there = OperatorProcess(kube_api, other, sim.base_url, tmp_path)  # only to read the other namespace
+            there.wait_condition("there", "Ready", "True")
+            oid = str(uuid.uuid4())
+            routed = op.post(detected(oid, "Critical")).json()["destinations"]
+            assert sorted(routed) == sorted([f"secret/{namespace}/here", f"secret/{other}/there"])
+            wait_for(lambda: len(incidents_for(sim, oid)) == 2, "one incident per destination")
+        finally:
+            op.stop()
+    finally:
+        kube_api.kubectl("delete", "namespace", other, "--wait=false", check=False)

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     async def factory() -> OperatorRuntime:
         api = await KubeApi.connect(os.environ.get("KUBECONFIG") or None)
         return OperatorRuntime(api, settings, namespaces=namespaces, listen=listen, receiver_token=token,
-                               allow_unauthenticated=args.allow_unauthenticated)
+                               allow_unauthenticated=args.allow_unauthenticated,
+                               home_namespace=os.environ.get("POD_NAMESPACE"))
 
     handlers.RUNTIME_FACTORY = factory
     log.info("watching %s", "all namespaces" if namespaces is None else ", ".join(namespaces))

@@ -104,8 +104,11 @@ class OperatorRuntime:
         allow_unauthenticated: bool = False,
         journal: KubeStatusJournal | None = None,
         worker_options: dict[str, Any] | None = None,
+        home_namespace: str | None = None,
     ) -> None:
         self.api = api
+        # Where the environment's default destination lives: the operator's own namespace.
+        self.home_namespace = home_namespace or (namespaces[0] if namespaces else None)
         self.settings = settings
         self.namespaces = namespaces
         self.listen = listen
@@ -123,8 +126,8 @@ class OperatorRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self.namespaces:  # the environment's default destination lives in the operator's namespace
-            env_dest = env_destination(self.settings, self.namespaces[0])
+        if self.home_namespace:  # the environment's default destination lives in the operator's namespace
+            env_dest = env_destination(self.settings, self.home_namespace)
             if env_dest is not None:
                 await self.api.apply_destination(env_dest, unset=OPTIONAL_FIELDS)
         for secret in await list_secrets(self.api, self.namespaces):
