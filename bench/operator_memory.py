@@ -19,14 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
+from causely_docs import detected  # noqa: E402
 from kubeapi import KubeAPIServer  # noqa: E402
 from operator_harness import (  # noqa: E402
     API_TOKEN,
     OperatorProcess,
     SimulatorProcess,
     causely_secret,
-    detected,
     wait_for,
 )
 

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import causely_docs
 import httpx
 from kubeapi import KubeAPIServer
 
 RECEIVER_TOKEN = "e2e-receiver-token-4a1f"
 API_TOKEN = "e2e-incidentio-key-AAAA1111"
 ROTATED_TOKEN = "e2e-incidentio-key-BBBB2222"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 
 
 def free_port() -> int:
@@ -37,12 +37,6 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 60.0, interva
             return last
         time.sleep(interval)
     raise TimeoutError(f"timed out waiting for {what}; last value: {last!r}")
-
-
-def detected(object_id: str, severity: str = "High", ts: str = "2026-11-26T10:00:00Z", **kw: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / "detected-high-slo.json").read_text())
-    data.update(objectId=object_id, severity=severity, timestamp=ts, **kw)
-    return data
 
 
 class SimulatorProcess:
@@ -176,12 +170,4 @@ class OperatorProcess:
 
 
 def causely_secret(name: str, token: str = API_TOKEN, **keys: str) -> dict[str, Any]:
-    data = {
-        "notif_config_name": name, "notif_config_type": "IncidentIO", "notif_config_token": token,
-        "notif_config_url": "", "notif_config_global": "false", "notif_config_filters_enabled": "true",
-        "notif_config_filters": "[]", "notif_config_resolved_status_name": "Resolved",
-    }
-    data.update(keys)
-    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "labels": {"causely.ai/notif-config": "IncidentIO"}},
-            "stringData": data}
+    return causely_docs.causely_secret(name, token, **keys)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from causely_docs import detected
 from kubeapi import KubeAPIServer
 from operator_harness import (
     API_TOKEN,
@@ -18,7 +19,6 @@ from operator_harness import (
     OperatorProcess,
     SimulatorProcess,
     causely_secret,
-    detected,
     wait_for,
 )
 
@@ -333,8 +333,15 @@ def test_all_namespaces_mode_serves_destinations_anywhere(
             there.wait_condition("there", "Ready", "True")
             oid = str(uuid.uuid4())
             routed = op.post(detected(oid, "Critical")).json()["destinations"]
-            assert sorted(routed) == sorted([f"secret/{namespace}/here", f"secret/{other}/there"])
-            wait_for(lambda: len(incidents_for(sim, oid)) == 2, "one incident per destination")
+            # Other tests' namespaces may still be terminating with their own destinations: the whole
+            # cluster is watched, so check ours are among those served.
+            assert {f"secret/{namespace}/here", f"secret/{other}/there"} <= set(routed)
+
+            def recorded(reader: OperatorProcess, name: str) -> bool:
+                status = (reader.get("incidentdestination", name) or {}).get("status") or {}
+                return oid in (status.get("incidents") or {})
+
+            wait_for(lambda: recorded(op, "here") and recorded(there, "there"), "an incident in each namespace")
         finally:
             op.stop()
     finally:

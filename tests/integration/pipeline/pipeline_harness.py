@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from causely_docs import causely_secret, detected
 
 from causely_incidentio.destinations import DestinationConfig, from_secret
 from causely_incidentio.incidentio import close_pools
@@ -19,19 +20,8 @@ from causely_incidentio.simulator import Simulator
 from causely_incidentio.sync.journal import SqliteJournal
 from causely_incidentio.sync.pipeline import Pipeline
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "payloads"
 API_TOKEN = "sim-api-token-0123456789"
 RECEIVER_TOKEN = "receiver-token-abcdef"
-
-
-def payload(name: str, **changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    data.update(changes)
-    return data
-
-
-def detected(object_id: str, severity: str = "High", ts: str = "2026-11-26T10:00:00Z", **kw: Any) -> dict[str, Any]:
-    return payload("detected-high-slo.json", objectId=object_id, severity=severity, timestamp=ts, **kw)
 
 
 def updated(object_id: str, severity: str, ts: str, old: str = "High") -> dict[str, Any]:
@@ -43,15 +33,7 @@ def cleared(object_id: str, ts: str, severity: str = "Medium") -> dict[str, Any]
 
 
 def secret(name: str, token: str = API_TOKEN, **keys: str) -> dict[str, Any]:
-    data = {
-        "notif_config_name": name, "notif_config_type": "IncidentIO", "notif_config_token": token,
-        "notif_config_url": "", "notif_config_global": "false", "notif_config_filters_enabled": "true",
-        "notif_config_filters": "[]", "notif_config_resolved_status_name": "Resolved",
-    }
-    data.update(keys)
-    return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": "causely", "labels": {"causely.ai/notif-config": "IncidentIO"}},
-            "stringData": data}
+    return causely_secret(name, token, namespace="causely", **keys)
 
 
 class Harness:

@@ -6,7 +6,8 @@ import json
 
 import httpx
 import pytest
-from pipeline_harness import RECEIVER_TOKEN, Harness, detected, payload
+from causely_docs import payload
+from pipeline_harness import RECEIVER_TOKEN, Harness, detected
 
 from causely_incidentio.receiver import Receiver
 from causely_incidentio.sync.journal import JournalUnavailable
