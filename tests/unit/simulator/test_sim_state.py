@@ -5,22 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sim_fakes import ACTOR, Clock
 
 from causely_incidentio.simulator import spec
 from causely_incidentio.simulator.errors import ApiError
 from causely_incidentio.simulator.organisation import Organisation, incident_type
 from causely_incidentio.simulator.state import IncidentStore
-
-ACTOR = {"api_key": {"id": "01KEY", "name": "test key"}}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        self.now += 0.001
-        return self.now
 
 
 @pytest.fixture
