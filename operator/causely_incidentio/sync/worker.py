@@ -263,6 +263,8 @@ class DestinationWorker:
                         self._preflight_blocked = (fingerprint, self.clock() + wait)
                         await self._sleep(wait)
                         continue
+                if self._preflight_done_for != self.config.fingerprint:
+                    continue  # reconfigured while checking: check the new config before delivering with it
                 transient = await self._drain()
                 if self.clock() - self._last_recheck > self.recheck_interval:
                     await self.recheck_open_incidents()
@@ -290,10 +292,11 @@ class DestinationWorker:
 
     # -- preflight: is the token good and does the config name real things? ----------------------------
     async def _preflight(self) -> bool:
-        fingerprint = self.config.fingerprint
+        config = self.config  # check exactly this config, even if it is replaced meanwhile
+        fingerprint = config.fingerprint
         try:
             identity = await self.client.identity()
-            await self._check_config()
+            await self._check_config(config)
         except ConfigError as exc:
             self.health.authenticated = True
             self.health.auth_reason = "Authenticated"
@@ -327,8 +330,7 @@ class DestinationWorker:
         self._changed()
         return True
 
-    async def _check_config(self) -> None:
-        c = self.config
+    async def _check_config(self, c: DestinationConfig) -> None:
         cat = self.catalog
         problems: list[str] = []
         try:
@@ -392,8 +394,8 @@ class DestinationWorker:
             nonlocal transient
             async with sem:
                 for action in group:
-                    if auth_failed:
-                        return
+                    if auth_failed or self._preflight_done_for != self.config.fingerprint:
+                        return  # paused, or reconfigured mid-drain: the next pass checks the new config first
                     try:
                         await self._process(action)
                     except TransientFailure as exc:

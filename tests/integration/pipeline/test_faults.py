@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from pipeline_harness import Harness, cleared, detected
 
@@ -63,6 +65,24 @@ async def test_config_naming_an_unknown_severity_keeps_actions_pending(harness: 
     worker.reconfigure(worker.config.evolve(severity_id=None))  # fixed: the kept action is delivered
     await worker.wait_idle()
     assert len(harness.incidents()) == 1
+
+
+async def test_a_config_replaced_while_it_is_being_checked_is_checked_before_any_delivery(
+    harness: Harness,
+) -> None:
+    harness.sim.latency_ms = 40  # the first check (identity, statuses, severities) takes a while
+    await harness.start([harness.dest("primary")])
+    worker = harness.pipeline.workers[DEST]
+    await asyncio.sleep(0.05)  # the check of the good config is in flight now
+    worker.reconfigure(worker.config.evolve(severity_id="01NOSUCHSEVERITY0000000000"))
+    await harness.post(detected(A))
+    for _ in range(500):
+        if not worker.health.config_valid:
+            break
+        await harness.sim_sleep()
+    assert not worker.health.config_valid
+    assert await harness.journal.pending_count(DEST) == 1  # never delivered with the unchecked config
+    assert harness.incidents() == []
 
 
 async def test_permanent_failure_is_recorded_and_does_not_block_other_findings(harness: Harness) -> None:
