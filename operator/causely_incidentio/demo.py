@@ -99,14 +99,15 @@ async def run_demo(latency_ms: float, console: Console) -> int:
             console.print(f"[bold]receiver:[/] {url}\n")
             try:
                 codes: list[int] = []
+                steps = demo_steps()
                 async with httpx.AsyncClient(timeout=10) as http:
-                    for step in demo_steps():
+                    for step in steps:
                         resp = await http.post(url, json=step.payload,
                                                headers={"Authorization": f"Bearer {receiver_token}"})
                         codes.append(resp.status_code)
                         await pipeline.wait_idle(timeout=60)
                 history = await journal.history()
-                console.print(steps_table(demo_steps(), codes, history))
+                console.print(steps_table(steps, codes, history))
                 console.print(incident_table(sim.incidents()))
                 records = await journal.records()
                 console.print(journal_table(records))

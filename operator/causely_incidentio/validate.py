@@ -21,10 +21,11 @@ from causely_incidentio.settings import Settings
 def _is_payload(path: Path) -> bool:
     if path.suffix != ".json":
         return False
+    text = path.read_text()
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
     except ValueError:
-        return "apiVersion" not in path.read_text()
+        return "apiVersion" not in text
     return isinstance(data, dict) and "kind" not in data
 
 

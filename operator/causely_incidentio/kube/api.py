@@ -90,22 +90,19 @@ class KubeApi:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            existing = await self.get_destination(namespace, name)
-            owners = (existing or {}).get("metadata", {}).get("ownerReferences") or []
-            if not any(o.get("uid") == meta["uid"] for o in owners):
-                if not any(o.get("kind") == "Secret" for o in owners) and existing is not None \
-                        and existing.get("spec", {}).get("causelySecretRef", {}).get("name") != name:
-                    raise MirrorConflict(
-                        f"IncidentDestination {namespace}/{name} already exists and is not a mirror of Secret "
-                        f"{name}; rename one of them"
-                    ) from exc
-                await self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name,
-                    {"metadata": {"ownerReferences": body["metadata"]["ownerReferences"],
-                                  "labels": body["metadata"]["labels"]},
-                     "spec": body["spec"]},
-                    _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-                )
+            existing = await self.get_destination(namespace, name) or {}
+            if (existing.get("spec") or {}).get("causelySecretRef", {}).get("name") != name:
+                raise MirrorConflict(
+                    f"IncidentDestination {namespace}/{name} already exists and is not a mirror of Secret "
+                    f"{name}; rename one of them"
+                ) from exc
+            owners = (existing.get("metadata") or {}).get("ownerReferences") or []
+            if not any(o.get("uid") == meta["uid"] for o in owners):  # the Secret was re-created: re-own
+                await self._merge_patch(namespace, name, {
+                    "metadata": {"ownerReferences": body["metadata"]["ownerReferences"],
+                                 "labels": body["metadata"]["labels"]},
+                    "spec": body["spec"],
+                })
         return str(name)
 
     async def apply_destination(self, body: dict[str, Any], *, unset: tuple[str, ...] = ()) -> None:
@@ -117,11 +114,13 @@ class KubeApi:
             if exc.status != 409:
                 raise
             spec = {**dict.fromkeys(unset), **body["spec"]}  # null deletes a field in a merge patch
-            await self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"],
-                {"metadata": {"labels": meta.get("labels", {})}, "spec": spec},
-                _content_type=MERGE_PATCH,  # type: ignore[call-arg]
-            )
+            await self._merge_patch(meta["namespace"], meta["name"],
+                                    {"metadata": {"labels": meta.get("labels", {})}, "spec": spec})
+
+    async def _merge_patch(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        await self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, patch, _content_type=MERGE_PATCH,  # type: ignore[call-arg]
+        )
 
     async def delete_destination(self, namespace: str, name: str) -> None:
         try:
