@@ -46,6 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-unauthenticated", action="store_true",
                      help="serve the receiver without a token (never in production)")
     run.add_argument("--incidentio-url", metavar="URL", help="incident.io base URL (default INCIDENT_IO_API_URL)")
+    run.add_argument("--lease-duration", type=float, default=15.0, metavar="S",
+                     help="seconds a reconciler Lease lasts without renewal (handover time after a crash)")
+    run.add_argument("--renew-deadline", type=float, default=10.0, metavar="S",
+                     help="the leader stops reconciling when it could not renew for this long")
+    run.add_argument("--retry-period", type=float, default=2.0, metavar="S",
+                     help="how often candidates try to acquire and the leader renews")
+    run.add_argument("--shutdown-delay", type=float, default=5.0, metavar="S",
+                     help="on SIGTERM, stay up unready this long (Services stop routing) before closing")
+    run.add_argument("--token-refresh", type=float, default=30.0, metavar="S",
+                     help="how often token Secrets named by tokenSecretRef are read again (rotation)")
+    run.add_argument("--orphan-grace", type=float, default=86400.0, metavar="S",
+                     help="delete the Findings of a destination that has been gone this long")
+    run.add_argument("--ended-retention", type=float, default=30 * 86400.0, metavar="S",
+                     help="delete resolved, closed, skipped and failed Findings this old")
     run.add_argument("--health-listen", default="0.0.0.0:8081", metavar="HOST:PORT",
                      help="kopf liveness endpoint address")
     _add_log_level(run)

@@ -43,6 +43,9 @@ class Metrics:
         self.ready = Gauge(
             "causely_destination_ready", "1 when the destination is Ready, else 0.", ["destination"], registry=r
         )
+        self.leader = Gauge(
+            "causely_incidentio_leader", "1 while this replica holds the reconciler lease.", registry=r
+        )
         self.create_latency = Histogram(
             "causely_notification_to_incident_seconds",
             "Time from a notification being accepted to its incident being created.",

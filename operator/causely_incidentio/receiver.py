@@ -145,9 +145,15 @@ def _type_of(body: bytes) -> str:
     return value if value in ("ProblemDetected", "ProblemUpdated", "ProblemCleared") else "unknown"
 
 
-async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start ``app``; returns the runner (for cleanup) and the bound port (``port`` may be 0)."""
-    runner = web.AppRunner(app, access_log=None)
+async def serve(
+    app: web.Application, host: str, port: int, *, shutdown_timeout: float = 60.0
+) -> tuple[web.AppRunner, int]:
+    """Start ``app``; returns the runner and the bound port (``port`` may be 0).
+
+    ``runner.cleanup()`` stops listening at once (new connections are refused, so a sender fails over) and
+    gives requests in flight up to ``shutdown_timeout`` seconds to finish.
+    """
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

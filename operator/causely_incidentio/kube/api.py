@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 GROUP = "notifications.causely.ai"
 VERSION = "v1alpha1"
 PLURAL = "incidentdestinations"
+FINDINGS = "findings"
 KIND = "IncidentDestination"
 API_VERSION = f"{GROUP}/{VERSION}"
 MANAGED_BY = "causely-incidentio"
@@ -129,6 +130,54 @@ class KubeApi:
             if exc.status != 404:
                 raise
 
+    # -- Findings ------------------------------------------------------------------------------------
+    async def get_finding(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            resp: Any = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, FINDINGS, name, _preload_content=False
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return await _json(resp)
+
+    async def create_finding(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        resp = await self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, FINDINGS, dict(body), _preload_content=False
+        )
+        return await _json(resp)
+
+    async def patch_finding(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge patch; a ``metadata.resourceVersion`` in ``patch`` makes it conditional (409 when stale)."""
+        resp = await self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, FINDINGS, name, dict(patch),
+            _content_type=MERGE_PATCH, _preload_content=False,  # type: ignore[call-arg]
+        )
+        return await _json(resp)
+
+    async def patch_finding_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        resp = await self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, FINDINGS, name, dict(patch),
+            _content_type=MERGE_PATCH, _preload_content=False,  # type: ignore[call-arg]
+        )
+        return await _json(resp)
+
+    async def delete_finding(self, namespace: str, name: str, resource_version: str | None) -> None:
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+        if resource_version:
+            body["preconditions"] = {"resourceVersion": resource_version}
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, FINDINGS, name, body=body  # type: ignore[arg-type]
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def patch_destination_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        await self.patch_status(namespace, name, status)
+
     # -- Secrets (read only) -------------------------------------------------------------------------
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -168,19 +217,28 @@ class MirrorConflict(RuntimeError):
     """A labelled Secret's mirror name is taken by a user's own IncidentDestination."""
 
 
+async def _json(resp: Any) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(await resp.read())
+    finally:
+        resp.release()
+    return data
+
+
 async def _items(resp: Any) -> list[dict[str, Any]]:
     data: dict[str, Any] = json.loads(await resp.read())
     items: list[dict[str, Any]] = data.get("items") or []
     return items
 
 
-async def list_secrets(api: KubeApi, namespaces: list[str] | None) -> list[dict[str, Any]]:
-    """Secrets in the watched namespaces (every namespace when ``namespaces`` is None)."""
+async def list_findings(api: KubeApi, namespaces: list[str] | None) -> list[dict[str, Any]]:
     if namespaces is None:
-        return await _items(await api.core.list_secret_for_all_namespaces(_preload_content=False))
+        return await _items(await api.custom.list_cluster_custom_object(GROUP, VERSION, FINDINGS,
+                                                                         _preload_content=False))
     out: list[dict[str, Any]] = []
     for ns in namespaces:
-        out += await _items(await api.core.list_namespaced_secret(ns, _preload_content=False))
+        out += await _items(await api.custom.list_namespaced_custom_object(GROUP, VERSION, ns, FINDINGS,
+                                                                           _preload_content=False))
     return out
 
 

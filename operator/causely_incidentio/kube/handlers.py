@@ -1,8 +1,8 @@
 """kopf handlers: thin, they only forward to :class:`~causely_incidentio.kube.runtime.OperatorRuntime`.
 
 Only *event* handlers are used, on purpose: they keep no state on the watched objects, so kopf never writes
-a diff-base annotation (which for a Secret would copy the token) nor adds finalizers. Secrets are read, never
-written.
+a diff-base annotation nor adds finalizers. Secrets are not watched through kopf at all (it would receive every
+Secret of the namespace): ``kube/secretwatch.py`` asks the server for the labelled ones only.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from causely_incidentio.kube.api import GROUP, PLURAL, VERSION
+from causely_incidentio.kube.api import FINDINGS, GROUP, PLURAL, VERSION
 from causely_incidentio.kube.runtime import OperatorRuntime
 
 # Set by ``main.run`` before kopf starts; a factory so the runtime is built inside kopf's event loop.
@@ -40,14 +40,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await runtime.close()
 
 
-@kopf.on.event("v1", "secrets")
-async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    await memo["runtime"].on_secret(event.get("type"), event["object"])
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def destination_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     await memo["runtime"].on_destination(event.get("type"), event["object"])
+
+
+@kopf.on.event(GROUP, VERSION, FINDINGS)
+async def finding_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo["runtime"].on_finding(event.get("type"), event["object"])
 
 
 @kopf.on.probe(id="destinations")
@@ -55,4 +55,5 @@ async def destinations_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     runtime: OperatorRuntime | None = memo.get("runtime")
     if runtime is None:
         return {"ready": False}
-    return {"ready": runtime.pipeline.loaded, "serving": len(runtime.pipeline.workers)}
+    return {"ready": runtime.pipeline.loaded, "destinations": len(runtime.pipeline.configs),
+            "leader": runtime.elector.leading}

@@ -1,10 +1,10 @@
-"""The operator's moving parts in one object: Kubernetes API, status journal, pipeline, receiver.
+"""The operator's moving parts in one object: Kubernetes API, Findings, pipeline, receiver, leader election.
 
 kopf handlers (``handlers.py``) only forward watch events here. Destinations come from IncidentDestination
 resources; a Secret labelled ``causely.ai/notif-config=IncidentIO`` is mirrored into an IncidentDestination it
-owns (``spec.causelySecretRef``), so every destination has a status object and deleting the Secret removes
-it. Before the receiver opens, the runtime lists every Secret and destination once, so no notification is
-routed against a half-loaded set of destinations.
+owns (``spec.causelySecretRef``). Every replica receives and writes Findings; the replica holding the Lease
+reconciles them with incident.io and writes the destinations' status. Before the receiver opens, the runtime
+lists labelled Secrets, destinations and Findings once, so no notification is routed against a half-loaded set.
 """
 
 from __future__ import annotations
@@ -19,10 +19,21 @@ from typing import Any
 from aiohttp import web
 
 from causely_incidentio.destinations import from_resource, is_incidentio_secret
-from causely_incidentio.kube.api import API_VERSION, KIND, KubeApi, MirrorConflict, list_destinations, list_secrets
+from causely_incidentio.kube import findings as F
+from causely_incidentio.kube.api import (
+    API_VERSION,
+    KIND,
+    KubeApi,
+    MirrorConflict,
+    list_destinations,
+    list_findings,
+)
 from causely_incidentio.kube.envdest import OPTIONAL_FIELDS, env_destination
-from causely_incidentio.kube.journal import KubeStatusJournal
+from causely_incidentio.kube.findingstore import FindingStore, describe
+from causely_incidentio.kube.leader import LeaderElector, replica_identity
+from causely_incidentio.kube.migrate import LEGACY_FIELDS, has_legacy_status, migrate
 from causely_incidentio.kube.secrets import SecretStore
+from causely_incidentio.kube.secretwatch import SecretWatcher
 from causely_incidentio.kube.status import now_iso, status_fields
 from causely_incidentio.problems import InvalidInput, Problem
 from causely_incidentio.receiver import Receiver, serve
@@ -92,6 +103,22 @@ class TrackedObject:
                 "uid": self.uid}
 
 
+@dataclass
+class Timing:
+    """How the replicas share the work; the defaults suit a cluster, tests shorten them."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    shutdown_delay: float = 5.0  # unready but still serving, so Services stop routing here first
+    shutdown_timeout: float = 25.0  # in-flight requests get this long to finish
+    status_interval: float = 1.0  # how often the leader brings destinations' status up to date
+    token_refresh: float = 30.0  # how often token Secrets named by tokenSecretRef are read again
+    gc_interval: float = 300.0
+    orphan_grace: float = 24 * 3600.0  # Findings of a destination gone this long are deleted
+    ended_retention: float = 30 * 24 * 3600.0  # ended Findings older than this are deleted
+
+
 class OperatorRuntime:
     def __init__(
         self,
@@ -102,26 +129,43 @@ class OperatorRuntime:
         listen: tuple[str, int],
         receiver_token: str | None,
         allow_unauthenticated: bool = False,
-        journal: KubeStatusJournal | None = None,
         worker_options: dict[str, Any] | None = None,
         home_namespace: str | None = None,
+        identity: str | None = None,
+        timing: Timing | None = None,
     ) -> None:
         self.api = api
-        # Where the environment's default destination lives: the operator's own namespace.
+        # Where the environment's default destination and the Lease live: the operator's own namespace.
         self.home_namespace = home_namespace or (namespaces[0] if namespaces else None)
         self.settings = settings
         self.namespaces = namespaces
         self.listen = listen
+        self.timing = timing or Timing()
+        self.identity = identity or replica_identity()
         self.secrets = SecretStore()
-        self.journal = journal or KubeStatusJournal(api)
-        self.pipeline = Pipeline(self.journal, settings, events=self.event, on_change=self.publish,
-                                 worker_options=worker_options)
+        self.store = FindingStore(api)
+        self.store.on_work = self._wake_worker
+        self.pipeline = Pipeline(self.store, settings, events=self.event, on_change=self.publish,
+                                 worker_options=worker_options, active=False)
         self.receiver = Receiver(self.pipeline, token=receiver_token, allow_unauthenticated=allow_unauthenticated,
                                  ready_check=self.ready)
         self.objects: dict[str, TrackedObject] = {}
+        self.gone_since: dict[str, float] = {}
+        self._written_status: dict[str, dict[str, Any]] = {}
+        self._token_refs: dict[tuple[str, str], set[str]] = {}  # token Secret → keys destinations read
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._leader_tasks: list[asyncio.Task[None]] = []
+        self._migrated: set[tuple[str, str]] = set()
+        self.watcher = SecretWatcher(api, namespaces, self.on_secret)
+        self.elector = LeaderElector(
+            api.api_client, self.home_namespace or "default", identity=self.identity,
+            on_started=self._start_leading, on_stopped=self._stop_leading,
+            lease_duration=self.timing.lease_duration, renew_deadline=self.timing.renew_deadline,
+            retry_period=self.timing.retry_period,
+        )
+        self.shutting_down = False
         self.port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -130,35 +174,102 @@ class OperatorRuntime:
             env_dest = env_destination(self.settings, self.home_namespace)
             if env_dest is not None:
                 await self.api.apply_destination(env_dest, unset=OPTIONAL_FIELDS)
-        for secret in await list_secrets(self.api, self.namespaces):
-            await self.on_secret(None, secret)
+        for body in await list_findings(self.api, self.namespaces):
+            self.store.observe(None, body)
+        for scope in self.watcher.scopes():
+            for secret in await self.watcher.relist(scope):
+                await self.on_secret(None, secret)
         for body in await list_destinations(self.api, self.namespaces):
             await self.on_destination(None, body)
         self.pipeline.loaded = True
-        self._runner, self.port = await serve(self.receiver.app(), *self.listen)
-        log.info("receiver listening on %s:%d; %d destination(s)", self.listen[0], self.port, len(self.objects))
+        self._runner, self.port = await serve(self.receiver.app(), *self.listen,
+                                              shutdown_timeout=self.timing.shutdown_timeout)
+        self._spawn(self.watcher.run())
+        self._spawn(self._refresh_tokens())
+        self.elector.start()
+        log.info("receiver listening on %s:%d; %d destination(s); %d finding(s); replica %s",
+                 self.listen[0], self.port, len(self.objects), len(self.store.entries()), self.identity)
 
     async def close(self) -> None:
+        """Graceful: unready, keep serving a moment, finish requests in flight, then hand the Lease back."""
+        self.shutting_down = True
+        if self.timing.shutdown_delay > 0:
+            await asyncio.sleep(self.timing.shutdown_delay)
         if self._runner is not None:
-            await self._runner.cleanup()
+            await self._runner.cleanup()  # stops listening at once; waits for requests in flight
+        await self.elector.stop(release=True)
         await self.pipeline.stop()
-        await self.journal.close()
         for task in list(self._tasks):
             task.cancel()
+        await self.store.close()
         await self.api.close()
 
     def ready(self) -> tuple[bool, str]:
+        if self.shutting_down:
+            return False, "shutting down"
         if not self.pipeline.loaded:
             return False, "destinations not loaded yet"
-        return True, f"{len(self.pipeline.workers)} destination(s) serving"
+        if not self.store.healthy:
+            return False, "cannot write Findings to the API server"
+        role = "reconciler" if self.elector.leading else "receiver"
+        return True, f"{len(self.pipeline.configs)} destination(s); this replica is a {role}"
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- leadership ------------------------------------------------------------------------------------
+    async def _start_leading(self) -> None:
+        self.pipeline.metrics.leader.set(1)
+        for dest_id, obj in self.objects.items():  # continue the counters the previous leader persisted
+            self.store.seed_counters(dest_id, (obj.body.get("status") or {}).get("counters") or {})
+        self._written_status.clear()
+        self.pipeline.activate()
+        self._leader_tasks = [self._spawn(self._status_loop()), self._spawn(self._gc_loop())]
+
+    async def _stop_leading(self) -> None:
+        self.pipeline.metrics.leader.set(0)
+        for task in self._leader_tasks:
+            task.cancel()
+        self._leader_tasks = []
+        await self.pipeline.deactivate()
+
+    def _wake_worker(self, dest_id: str) -> None:
+        worker = self.pipeline.workers.get(dest_id)
+        if worker is not None:
+            worker.wake()
+
+    async def _status_loop(self) -> None:
+        while True:
+            for dest_id in list(self.objects):
+                try:
+                    await self._write_status(dest_id)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.info("status of %s not written (%s); next pass retries", dest_id, describe(exc))
+            await asyncio.sleep(self.timing.status_interval)
+
+    async def _gc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.gc_interval)
+            try:
+                deleted = await self.store.collect(
+                    live_destinations=set(self.objects), gone_since=self.gone_since,
+                    grace=self.timing.orphan_grace, retention=self.timing.ended_retention,
+                )
+                if deleted:
+                    log.info("deleted %d ended or orphaned Finding(s)", deleted)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("Finding clean-up failed: %s", describe(exc))
 
     # -- Secrets ---------------------------------------------------------------------------------------
     async def on_secret(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
+        """A labelled Secret (the watch selects them on the server) changed, appeared or went away."""
         body: dict[str, Any] = plain(raw)
         meta = body.get("metadata") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
@@ -175,10 +286,12 @@ class OperatorRuntime:
             try:
                 if event_type != "DELETED" and is_incidentio_secret(body):
                     await self.api.apply_mirror(body)
-                elif self._owned_mirror(namespace, name, meta.get("uid")):
+                elif self._owned_mirror(namespace, name, meta.get("uid")) or event_type == "DELETED":
                     # Deleted, or the label was removed: stop mirroring. The garbage collector would remove the
                     # owned mirror too; deleting it here stops delivery at once. Never a user's own resource.
-                    await self.api.delete_destination(namespace, name)
+                    mirror = self.objects.get(f"secret/{namespace}/{name}")
+                    if mirror is not None and is_mirror(mirror.body):
+                        await self.api.delete_destination(namespace, name)
             except MirrorConflict as exc:
                 log.error("%s", exc)
                 await self._post_event_about_secret(body, "ConfigInvalid", str(exc))
@@ -196,6 +309,36 @@ class OperatorRuntime:
                     "uid": meta.get("uid")}
         self._spawn(self._post(involved, reason, message, True))
 
+    async def _read_token_secret(self, namespace: str, name: str, keys: set[str]) -> bool:
+        """Read a token Secret by name, keeping only the keys destinations use; True when it changed."""
+        if self.secrets.is_labelled(namespace, name):
+            return False  # the watch keeps it current
+        try:
+            body = await self.api.get_secret(namespace, name)
+        except Exception as exc:
+            log.info("cannot read Secret %s/%s: %s", namespace, name, describe(exc))
+            return False
+        before = self.secrets.get(namespace, name)
+        if body is None:
+            self.secrets.remove(namespace, name)
+            return before is not None
+        data = body.get("data") or {}
+        trimmed = {**body, "data": {k: v for k, v in data.items() if k in keys}}
+        self.secrets.put(trimmed)
+        after = self.secrets.get(namespace, name)
+        return before is None or after is None or dict(before.get("data") or {}) != dict(after.get("data") or {})
+
+    async def _refresh_tokens(self) -> None:
+        """Token Secrets are not watched (that would cache every Secret): read the referenced ones again."""
+        while True:
+            await asyncio.sleep(self.timing.token_refresh)
+            for (namespace, name), keys in list(self._token_refs.items()):
+                if await self._read_token_secret(namespace, name, keys):
+                    async with self._lock:
+                        for dest_id, obj in list(self.objects.items()):
+                            if obj.namespace == namespace and name in _secret_names(obj.body):
+                                self._apply(dest_id, obj)
+
     # -- IncidentDestinations --------------------------------------------------------------------------
     async def on_destination(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
         body: dict[str, Any] = plain(raw)
@@ -203,20 +346,25 @@ class OperatorRuntime:
         dest_id = destination_id(body)
         async with self._lock:
             if event_type == "DELETED":
+                obj = self.objects.get(dest_id)
+                if obj is not None and obj.uid and meta.get("uid") and obj.uid != meta.get("uid"):
+                    return  # an older object of the same name; the new one is already tracked
                 self.objects.pop(dest_id, None)
+                self._written_status.pop(dest_id, None)
+                self.gone_since[dest_id] = time.time()
                 await self.pipeline.remove(dest_id)
-                await self.journal.detach(dest_id)
                 secret = self.secrets.get(meta.get("namespace", ""), meta.get("name", ""))
                 if is_mirror(body) and secret is not None and is_incidentio_secret(secret):
-                    # Someone deleted a mirror whose Secret is still labelled: put it back (a new object, a new
-                    # status; the idempotency keys are the Secret's, so nothing is created twice).
+                    # Someone deleted a mirror whose Secret is still labelled: put it back (its Findings are
+                    # the Secret's, so the incidents carry on).
                     try:
                         await self.api.apply_mirror(secret)
                     except Exception as exc:
                         log.error("cannot re-create the mirror of Secret %s: %s", meta.get("name"), type(exc).__name__)
                 return
-            obj = self.objects.get(dest_id)
-            if obj is None:
+            self.gone_since.pop(dest_id, None)
+            found = self.objects.get(dest_id)
+            if found is None:
                 obj = TrackedObject(
                     meta["namespace"], meta["name"], meta.get("uid", ""), meta.get("generation"), body,
                     conditions=list((body.get("status") or {}).get("conditions") or []),
@@ -224,10 +372,34 @@ class OperatorRuntime:
                 )
                 self.objects[dest_id] = obj
             else:
+                obj = found
+                if obj.uid != meta.get("uid", obj.uid):
+                    self._written_status.pop(dest_id, None)  # a re-created object: its status starts empty
                 obj.body, obj.generation, obj.uid = body, meta.get("generation"), meta.get("uid", obj.uid)
-            if not self.journal.is_attached(dest_id):
-                self.journal.attach(dest_id, obj.namespace, obj.name, body.get("status"))
+            if not self.elector.leading:  # followers track the counters the leader persists
+                self.store.seed_counters(dest_id, (body.get("status") or {}).get("counters") or {})
+            await self._read_token_refs(obj)
             self._apply(dest_id, obj)
+        if has_legacy_status(body) and (dest_id, obj.uid) not in self._migrated:
+            await self._migrate(dest_id, body)
+
+    async def _read_token_refs(self, obj: TrackedObject) -> None:
+        ref = (obj.body.get("spec") or {}).get("tokenSecretRef")
+        if not isinstance(ref, Mapping) or not ref.get("name"):
+            return
+        key = (obj.namespace, str(ref["name"]))
+        keys = self._token_refs.setdefault(key, set())
+        keys.add(str(ref.get("key") or "token"))
+        if self.secrets.get(*key) is None or not keys <= set((self.secrets.get(*key) or {}).get("data") or {}):
+            await self._read_token_secret(*key, keys)
+
+    async def _migrate(self, dest_id: str, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        try:
+            await migrate(self.api, self.api, self.store, dest_id, body)
+            self._migrated.add((dest_id, str(meta.get("uid") or "")))
+        except Exception as exc:  # retried on the next event or restart; nothing is removed until it worked
+            log.error("cannot carry the old status of %s over into Findings yet: %s", dest_id, describe(exc))
 
     def _apply(self, dest_id: str, obj: TrackedObject) -> None:
         """(Re)build the destination's config from its resource and the Secrets it reads."""
@@ -253,21 +425,52 @@ class OperatorRuntime:
         self.pipeline.upsert(config)
         self.publish(dest_id)
 
+    # -- Findings --------------------------------------------------------------------------------------
+    def on_finding(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
+        self.store.observe(event_type, plain(raw))
+
     # -- status and Events -----------------------------------------------------------------------------
     def publish(self, dest_id: str) -> None:
-        """Write the destination's conditions and summary fields (merged into the journal's next patch)."""
+        """Status is brought up to date by the leader's status loop; nothing to do at once."""
+
+    def _desired_status(self, dest_id: str) -> dict[str, Any] | None:
         obj = self.objects.get(dest_id)
         health = self.pipeline.health(dest_id)
-        if obj is None or health is None or not self.journal.is_attached(dest_id):
-            return
-        worker = self.pipeline.workers.get(dest_id)
-        mode = worker.config.mode if worker else (obj.body.get("spec") or {}).get("mode")
+        if obj is None or health is None:
+            return None
+        config = self.pipeline.configs.get(dest_id)
+        mode = config.mode if config else (obj.body.get("spec") or {}).get("mode")
         fields = status_fields(health, generation=obj.generation, source=obj.source, mode=mode,
                                previous_conditions=obj.conditions, now=now_iso())
         obj.conditions = fields["conditions"]
-        self.journal.set_fields(dest_id, fields)
+        summary = self.store.summary(dest_id)
+        counters = self.store._counters.get(dest_id)
+        fields.update(summary)
+        fields["counters"] = counters.as_dict() if counters else {}
+        self.pipeline.metrics.pending.labels(destination=dest_id).set(summary["pendingFindings"])
+        return fields
 
-    def event(self, destination_id: str, reason: str, message: str, *, warning: bool = False) -> None:
+    async def _write_status(self, dest_id: str) -> None:
+        desired = self._desired_status(dest_id)
+        obj = self.objects.get(dest_id)
+        if desired is None or obj is None:
+            return
+        written = self._written_status.get(dest_id)
+        if written is None:  # the first write also removes what versions before Findings kept there
+            current = obj.body.get("status") or {}
+            patch = {k: v for k, v in desired.items() if current.get(k) != v}
+            patch.update({k: None for k in LEGACY_FIELDS if k in current and not has_legacy_status(obj.body)})
+        else:
+            patch = {k: v for k, v in desired.items() if written.get(k) != v and k != "lastSyncTime"}
+            if patch and "lastSyncTime" in desired:
+                patch["lastSyncTime"] = desired["lastSyncTime"]
+        if patch:
+            await self.api.patch_status(obj.namespace, obj.name, patch)
+        self._written_status[dest_id] = desired
+
+    def event(
+        self, destination_id: str, reason: str, message: str, *, warning: bool = False, object_id: str | None = None
+    ) -> None:
         log.log(logging.WARNING if warning else logging.INFO, "%s %s: %s", destination_id, reason, message)
         obj = self.objects.get(destination_id)
         if obj is None:
@@ -277,13 +480,19 @@ class OperatorRuntime:
         if len(obj.events) >= EVENT_BURST:
             return  # logged above; Events are rate-limited per destination
         obj.events.append(now)
-        self._spawn(self._post(obj.involved, reason, message, warning))
+        involved = obj.involved
+        entry = self.store.entry(destination_id, object_id) if object_id else None
+        if entry is not None:  # `kubectl describe finding` shows what happened to it
+            involved = {"apiVersion": F.API_VERSION, "kind": F.KIND, "namespace": entry.namespace,
+                        "name": entry.name, "uid": entry.uid}
+        self._spawn(self._post(involved, reason, message, warning))
 
     async def _post(self, involved: Mapping[str, Any], reason: str, message: str, warning: bool) -> None:
         try:
             await self.api.post_event(involved, reason, message, warning=warning)
         except Exception as exc:  # an Event is best effort; never let it break delivery
             log.warning("cannot post Event %s: %s", reason, type(exc).__name__)
+
 
 
 def _secret_names(body: Mapping[str, Any]) -> set[str]:

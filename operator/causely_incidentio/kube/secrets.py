@@ -27,6 +27,12 @@ class SecretStore:
             "data": dict(body.get("data") or {}),
         }
 
+    def is_labelled(self, namespace: str, name: str) -> bool:
+        """A Causely notification-config Secret (kept current by the watch, not read by name)."""
+        secret = self._secrets.get((namespace, name))
+        labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+        return labels.get("causely.ai/notif-config") == "IncidentIO"
+
     def remove(self, namespace: str, name: str) -> None:
         self._secrets.pop((namespace, name), None)
 

@@ -65,6 +65,36 @@ def idempotency_key(destination_id: str, object_id: str, occurrence: int) -> str
     return f"causely-incidentio/{destination_id}/{object_id}/{occurrence}"
 
 
+def decide_for_occurrence(
+    record: FindingRecord | None, n: Notification, dest: DestinationConfig, occurrence: int | None
+) -> Decision:
+    """:func:`decide` when the receivers own the occurrence (Kubernetes Findings: ``spec.occurrence``).
+
+    Only a ProblemDetected that follows a ProblemCleared starts a new occurrence, and the receiver has counted
+    it already, so:
+
+    - a newer occurrence than the record's starts afresh — except that a live incident carries over (the
+      clear in between was superseded before it was delivered: the problem flapped, one incident tells it);
+    - an Updated or Detected for the occurrence whose incident already ended (we resolved it, or a human
+      closed, declined or merged it) is recorded and not acted on (row 12): a human's decision stands.
+    """
+    if occurrence is None:
+        return decide(record, n, dest)
+    if record is None:
+        record = FindingRecord(dest.id, n.object_id, occurrence=occurrence) if occurrence > 1 else None
+    elif occurrence > record.occurrence:
+        if record.has_incident:
+            record = record.copy(occurrence=occurrence)
+        else:
+            record = FindingRecord(
+                record.destination_id, record.object_id, occurrence=occurrence, last_ts_ns=record.last_ts_ns,
+                created_at=record.created_at,
+            )
+    elif record.state in ENDED and n.type is not NotificationType.CLEARED:
+        return Decision(Kind.IGNORE, "ended-this-occurrence", record.occurrence, 12)
+    return decide(record, n, dest)
+
+
 def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfig) -> Decision:
     """Apply the table above. ``record`` is this destination's record for ``n.object_id``, if any."""
     occurrence = record.occurrence if record else 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,14 @@ T = TypeVar("T")
 
 class JournalUnavailable(RuntimeError):
     """The journal cannot persist: the receiver answers 503 so the sender retries."""
+
+
+class DestinationRefused(JournalUnavailable):
+    """Some destinations refused a notification for good; every other routed destination has it durably."""
+
+    def __init__(self, refused: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{d}: {why}" for d, why in refused.items()))
+        self.refused = dict(refused)
 
 
 @dataclass(frozen=True)

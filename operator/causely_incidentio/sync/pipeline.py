@@ -18,7 +18,7 @@ from causely_incidentio.metrics import Metrics
 from causely_incidentio.payload import Notification
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.settings import Settings
-from causely_incidentio.sync.journal import Journal, JournalUnavailable
+from causely_incidentio.sync.journal import DestinationRefused, Journal, JournalUnavailable
 from causely_incidentio.sync.records import Intake
 from causely_incidentio.sync.worker import DestinationWorker, EventSink, Health
 
@@ -55,6 +55,7 @@ class Pipeline:
         events: EventSink | None = None,
         worker_options: dict[str, Any] | None = None,
         on_change: Callable[[str], None] | None = None,
+        active: bool = True,
     ) -> None:
         self.journal = journal
         self.settings = settings
@@ -63,8 +64,10 @@ class Pipeline:
         self.worker_options = worker_options or {}
         self.on_change = on_change
         self.workers: dict[str, DestinationWorker] = {}
+        self.configs: dict[str, DestinationConfig] = {}  # every valid destination (routing)
         self.invalid: dict[str, InvalidDestination] = {}
         self.loaded = False  # True once a first set of destinations was applied (readiness)
+        self.active = active  # workers run (standalone: always; Kubernetes: on the Lease holder only)
 
     # -- destinations ----------------------------------------------------------------------------------
     def set_destinations(
@@ -78,13 +81,16 @@ class Pipeline:
         self.invalid = {}
         for dest_id, err in invalid:
             self.mark_invalid(dest_id, err)
-        for dest_id in list(self.workers):
+        for dest_id in list(self.configs):
             if dest_id not in wanted and dest_id not in self.invalid:
                 asyncio.get_running_loop().create_task(self.remove(dest_id))
         self.loaded = True
 
-    def upsert(self, config: DestinationConfig) -> DestinationWorker:
+    def upsert(self, config: DestinationConfig) -> DestinationWorker | None:
         self.invalid.pop(config.id, None)
+        self.configs[config.id] = config
+        if not self.active:
+            return None
         worker = self.workers.get(config.id)
         if worker is None:
             worker = DestinationWorker(
@@ -98,8 +104,21 @@ class Pipeline:
             worker.reconfigure(config)
         return worker
 
+    def activate(self) -> None:
+        """Start delivering (this replica became the reconciler): a worker per valid destination."""
+        self.active = True
+        for config in list(self.configs.values()):
+            self.upsert(config)
+
+    async def deactivate(self) -> None:
+        """Stop delivering (the Lease was lost or handed back); routing and intake go on."""
+        self.active = False
+        workers, self.workers = list(self.workers.values()), {}
+        await asyncio.gather(*(w.stop() for w in workers))
+
     def mark_invalid(self, dest_id: str, error: InvalidInput) -> None:
         """An invalid destination stops being served; its accepted actions stay in the journal."""
+        self.configs.pop(dest_id, None)
         worker = self.workers.pop(dest_id, None)
         if worker is not None:
             asyncio.get_running_loop().create_task(worker.stop())
@@ -109,6 +128,7 @@ class Pipeline:
     async def remove(self, dest_id: str) -> None:
         """Deleting a destination stops its deliveries; its open incidents are left for humans."""
         self.invalid.pop(dest_id, None)
+        self.configs.pop(dest_id, None)
         worker = self.workers.pop(dest_id, None)
         if worker is not None:
             await worker.stop()
@@ -132,8 +152,8 @@ class Pipeline:
         """
         served = [
             dest_id
-            for dest_id, w in self.workers.items()
-            if w.config.accepts(n) or self.journal.is_known(dest_id, n.object_id)
+            for dest_id, config in self.configs.items()
+            if config.accepts(n) or self.journal.is_known(dest_id, n.object_id)
         ]
         waiting = [dest_id for dest_id in self.invalid if self.journal.is_known(dest_id, n.object_id)]
         return served + waiting
@@ -149,8 +169,15 @@ class Pipeline:
         now = time.time()
         refused: list[str] = []
         try:
-            await self.journal.accept([Intake(d, n.object_id, payload, now) for d in dest_ids])
+            await self.journal.accept([Intake(d, n.object_id, payload, now, n) for d in dest_ids])
             accepted = dest_ids
+        except DestinationRefused as partial:  # the others have it; these refused for good
+            refused = [d for d in dest_ids if d in partial.refused]
+            accepted = [d for d in dest_ids if d not in partial.refused]
+            for d in refused:
+                self._rejected([d], n, JournalUnavailable(partial.refused[d]))
+            if not accepted:
+                raise
         except JournalUnavailable as whole:
             if len(dest_ids) < 2:
                 self._rejected(dest_ids, n, whole)
@@ -158,7 +185,7 @@ class Pipeline:
             accepted = []
             for d in dest_ids:  # one at a time, so a full destination refuses only for itself
                 try:
-                    await self.journal.accept([Intake(d, n.object_id, payload, now)])
+                    await self.journal.accept([Intake(d, n.object_id, payload, now, n)])
                     accepted.append(d)
                 except JournalUnavailable as exc:
                     refused.append(d)
@@ -187,4 +214,4 @@ class Pipeline:
         self.workers.clear()
 
     def destination_ids(self) -> Sequence[str]:
-        return sorted([*self.workers, *self.invalid])
+        return sorted({*self.configs, *self.invalid})

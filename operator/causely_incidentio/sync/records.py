@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class State(StrEnum):
@@ -46,6 +47,7 @@ class FindingRecord:
     last_error: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    incident_severity: str | None = None  # the incident.io severity given (shown on Findings; not in SQLite)
 
     @property
     def has_incident(self) -> bool:
@@ -63,6 +65,7 @@ class Intake:
     object_id: str
     payload: bytes  # the notification as received (validated JSON), re-parsed by the worker
     received_at: float
+    notification: Any = None  # the parsed Notification, when the journal can use it (Kubernetes Findings)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class PendingAction:
     received_at: float
     attempts: int = 0
     last_error: str | None = None
+    occurrence: int | None = None  # Kubernetes mode: the Finding's spec.occurrence (the receivers own it)
 
 
 @dataclass

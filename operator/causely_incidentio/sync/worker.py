@@ -34,7 +34,7 @@ from causely_incidentio.payload import Notification, parse_notification
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.render import render_summary, render_title
 from causely_incidentio.settings import Settings
-from causely_incidentio.sync.engine import Decision, Kind, decide, idempotency_key
+from causely_incidentio.sync.engine import Decision, Kind, decide_for_occurrence, idempotency_key
 from causely_incidentio.sync.journal import HistoryEntry, Journal
 from causely_incidentio.sync.records import FindingRecord, PendingAction, State
 
@@ -46,10 +46,14 @@ MAX_REPLAYED_ENDED = 20  # occurrences to skip when a create replays an incident
 class EventSink(Protocol):
     """Where user-facing events go: Kubernetes Events in the operator, the log in standalone mode."""
 
-    def __call__(self, destination_id: str, reason: str, message: str, *, warning: bool = False) -> None: ...
+    def __call__(
+        self, destination_id: str, reason: str, message: str, *, warning: bool = False, object_id: str | None = None
+    ) -> None: ...
 
 
-def log_events(destination_id: str, reason: str, message: str, *, warning: bool = False) -> None:
+def log_events(
+    destination_id: str, reason: str, message: str, *, warning: bool = False, object_id: str | None = None
+) -> None:
     log.log(logging.WARNING if warning else logging.INFO, "%s %s: %s", destination_id, reason, message)
 
 
@@ -437,7 +441,7 @@ class DestinationWorker:
             )
             return
         record = await self.journal.record(self.destination_id, n.object_id)
-        decision = decide(record, n, self.config)
+        decision = decide_for_occurrence(record, n, self.config, action.occurrence)
         outcome = await self._execute(decision, record or self._new_record(n.object_id), n, action)
         await self.journal.complete(
             action,
@@ -454,7 +458,7 @@ class DestinationWorker:
             self.metrics.create_latency.observe(max(0.0, self.clock() - action.received_at))
         if outcome.event:
             reason, message, warning = outcome.event
-            self.events(self.destination_id, reason, message, warning=warning)
+            self.events(self.destination_id, reason, message, warning=warning, object_id=n.object_id)
 
     def _new_record(self, object_id: str) -> FindingRecord:
         now = self.clock()
@@ -541,7 +545,8 @@ class DestinationWorker:
                 ))
             occurrence += 1
         record = self._with_incident(base, incident).copy(
-            state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None
+            state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None,
+            incident_severity=severity.name,
         )
         return Outcome(record, "created", (
             "IncidentCreated",
@@ -560,7 +565,8 @@ class DestinationWorker:
             summary=render_summary(n),
         )
         record = self._with_incident(base, incident).copy(
-            state=State.OPEN, severity=n.severity.value, title=n.title, last_error=None
+            state=State.OPEN, severity=n.severity.value, title=n.title, last_error=None,
+            incident_severity=severity.name,
         )
         old = base.severity or "?"
         return Outcome(record, "updated", (
@@ -645,7 +651,8 @@ class DestinationWorker:
                              reference=rec.reference, at=self.clock()),
             )
             if outcome.event:
-                self.events(self.destination_id, outcome.event[0], outcome.event[1], warning=outcome.event[2])
+                self.events(self.destination_id, outcome.event[0], outcome.event[1], warning=outcome.event[2],
+                            object_id=rec.object_id)
         if found:
             self._changed()
         return found

@@ -48,7 +48,9 @@ class Harness:
         self.http = httpx.AsyncClient(timeout=30)
         self.events: list[tuple[str, str, str]] = []
 
-    def record_event(self, destination_id: str, reason: str, message: str, *, warning: bool = False) -> None:
+    def record_event(
+        self, destination_id: str, reason: str, message: str, *, warning: bool = False, object_id: str | None = None
+    ) -> None:
         self.events.append((destination_id, reason, message))
 
     async def start(self, destinations: Iterable[DestinationConfig]) -> None:

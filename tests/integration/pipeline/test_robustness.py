@@ -108,6 +108,7 @@ async def test_one_full_destination_does_not_block_the_others(harness: Harness) 
     assert r.json()["destinations"] == ["secret/causely/healthy"] and r.json()["refused"] == ["secret/causely/full"]
     assert any(e[0] == "secret/causely/full" and e[1] == "NotificationRejected" for e in harness.events)
     harness.pipeline.workers.pop("secret/causely/healthy")  # only the full one left: nothing can take it
+    harness.pipeline.configs.pop("secret/causely/healthy")
     assert (await harness.post(detected(B))).status_code == 503
 
 

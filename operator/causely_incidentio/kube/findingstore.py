@@ -1,0 +1,451 @@
+"""The journal in Kubernetes mode: one ``Finding`` object per destination and finding.
+
+Receivers (every replica) write ``spec`` before they answer 202: a create, or a merge patch carrying the
+``resourceVersion`` they decided on, so two replicas never overwrite each other (on a conflict: re-read, decide
+again). The reconciler (the leader only) treats every Finding whose ``metadata.generation`` differs from
+``status.observedGeneration`` as work — level-triggered, so notifications superseded before they were delivered
+coalesce — and writes ``status`` guarded by ``resourceVersion``, so a deposed leader never overwrites a newer
+result.
+
+Every replica keeps a compact index of its Findings fed by the watch (``observe``): what routing and the
+reconciler need, and the compressed payload only while a Finding has work. Counters are kept by the leader
+and persisted in the IncidentDestination's status by the runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from causely_incidentio.kube import findings as F
+from causely_incidentio.payload import Notification, parse_notification
+from causely_incidentio.sync.journal import DestinationRefused, HistoryEntry, JournalUnavailable
+from causely_incidentio.sync.records import Counters, FindingRecord, Intake, PendingAction, State
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICTS = 8  # re-read and decide again at most this often per notification, then 503 (the sender retries)
+ENDED = frozenset({State.RESOLVED, State.CLOSED_OUTSIDE, State.SKIPPED, State.FAILED, State.CLEARED_UNKNOWN})
+
+
+class FindingApi(Protocol):
+    """The Finding calls the store makes (``KubeApi`` implements them; unit tests use a fake)."""
+
+    async def get_finding(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def create_finding(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def patch_finding(self, namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def patch_finding_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+    async def delete_finding(self, namespace: str, name: str, resource_version: str | None) -> None: ...
+
+
+def _status_code(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def describe(exc: BaseException) -> str:
+    """A short, token-free description of a failed API call (never the request, its headers or body)."""
+    status = _status_code(exc)
+    if status is not None:
+        reason = getattr(exc, "reason", None)
+        return f"HTTP {status} {reason}" if isinstance(reason, str) and reason else f"HTTP {status}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A refusal retrying will not fix (bad request, forbidden, namespace gone, invalid); the rest is transient."""
+    return _status_code(exc) in (400, 403, 404, 405, 413, 422)
+
+
+@dataclass
+class Entry:
+    """One Finding, as much of it as routing and the reconciler need."""
+
+    namespace: str
+    name: str
+    destination_id: str
+    object_id: str
+    uid: str
+    resource_version: str
+    generation: int
+    observed: int | None
+    occurrence: int
+    spec_type: str | None
+    spec_ts: str
+    record: FindingRecord | None
+    payload: str | None  # compressed, only while there is work
+    received_at: float
+    created_at: float
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+    not_before: float = 0.0  # reconciler backoff after a transient failure
+
+    @property
+    def has_work(self) -> bool:
+        return self.generation != self.observed
+
+    @property
+    def state_label(self) -> str:
+        return self.record.state.value if self.record else State.PENDING.value
+
+    def spec_view(self) -> dict[str, Any]:
+        """The part of spec the receiver's rule reads."""
+        return {"occurrence": self.occurrence, "notification": {"type": self.spec_type, "timestamp": self.spec_ts}}
+
+
+@dataclass(frozen=True)
+class _Work:
+    key: tuple[str, str]
+    generation: int
+
+
+def _time(text: Any) -> float:
+    return F._parse_time(text)
+
+
+class FindingStore:
+    """:class:`~causely_incidentio.sync.journal.Journal` over Finding objects."""
+
+    def __init__(
+        self,
+        api: FindingApi,
+        *,
+        clock: Callable[[], float] = time.time,
+        retry_delay: float = 2.0,
+        max_retry_delay: float = 300.0,
+    ) -> None:
+        self.api = api
+        self.clock = clock
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self._entries: dict[tuple[str, str], Entry] = {}
+        self._names: dict[tuple[str, str], tuple[str, str]] = {}
+        self._work: dict[int, _Work] = {}
+        self._next_seq = 1
+        self._counters: dict[str, Counters] = {}
+        self.on_work: Callable[[str], None] | None = None  # wakes the destination's worker (leader)
+        self.healthy = True  # False while writes fail for transient reasons (readiness)
+        self.writes = 0
+        self.conflicts = 0
+
+    # -- the index ------------------------------------------------------------------------------------
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event (or a write's response): keep the index current, never going back in time."""
+        meta = body.get("metadata") or {}
+        ns, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        spec = body.get("spec") or {}
+        dest_id, oid = spec.get("destination"), spec.get("objectId")
+        if event_type == "DELETED":
+            key = self._names.pop((ns, name), None)
+            if key is not None:
+                self._entries.pop(key, None)
+            return
+        if not isinstance(dest_id, str) or not isinstance(oid, str):
+            return
+        key = (dest_id, oid)
+        rv = str(meta.get("resourceVersion") or "")
+        old = self._entries.get(key)
+        if old is not None and not F.resource_version_newer(rv, old.resource_version):
+            return
+        status = body.get("status") or {}
+        generation = int(meta.get("generation") or 1)
+        observed = status.get("observedGeneration")
+        observed = int(observed) if isinstance(observed, int) else None
+        created = _time(meta.get("creationTimestamp"))
+        notification = spec.get("notification") or {}
+        entry = Entry(
+            namespace=ns, name=name, destination_id=dest_id, object_id=oid, uid=str(meta.get("uid") or ""),
+            resource_version=rv, generation=generation, observed=observed,
+            occurrence=int(spec.get("occurrence") or 1), spec_type=notification.get("type"),
+            spec_ts=str(notification.get("timestamp") or ""),
+            record=F.record_from_status(dest_id, oid, status, created),
+            payload=spec.get("payload") if generation != observed else None,
+            received_at=_time(notification.get("receivedAt")) or created,
+            created_at=created,
+            conditions=list(status.get("conditions") or []),
+            not_before=old.not_before if old is not None and old.generation == generation else 0.0,
+        )
+        self._entries[key] = entry
+        self._names[(ns, name)] = key
+        if entry.has_work and self.on_work is not None:
+            self.on_work(dest_id)
+
+    def entry(self, destination_id: str, object_id: str) -> Entry | None:
+        return self._entries.get((destination_id, object_id))
+
+    def entries(self, destination_id: str | None = None) -> list[Entry]:
+        return [e for e in self._entries.values() if destination_id is None or e.destination_id == destination_id]
+
+    def destination_ids(self) -> set[str]:
+        return {e.destination_id for e in self._entries.values()}
+
+    def summary(self, destination_id: str) -> dict[str, int]:
+        """Findings, open incidents and findings with work, for the destination's status."""
+        total = open_ = work = failed = 0
+        for e in self._entries.values():
+            if e.destination_id != destination_id:
+                continue
+            total += 1
+            work += e.has_work
+            if e.record is not None:
+                open_ += e.record.has_incident
+                failed += e.record.state is State.FAILED
+        return {"findings": total, "openIncidents": open_, "pendingFindings": work, "failedFindings": failed}
+
+    def seed_counters(self, destination_id: str, counters: Mapping[str, Any]) -> None:
+        """Continue the counters a previous leader persisted in the destination's status."""
+        c = Counters()
+        for name in c.as_dict():
+            with contextlib.suppress(TypeError, ValueError):
+                setattr(c, name, int(counters.get(name) or 0))
+        self._counters[destination_id] = c
+
+    # -- Journal: intake (every replica) ---------------------------------------------------------------
+    async def accept(self, intakes: Sequence[Intake]) -> None:
+        """Write each intake's Finding; returns once all are written.
+
+        Raises :class:`JournalUnavailable` when any write failed for a transient reason (the receiver answers
+        503 and Causely retries: the ones already written see a duplicate), else :class:`DestinationRefused`
+        naming the destinations that refused for good.
+        """
+        results = await asyncio.gather(*(self._upsert(i) for i in intakes), return_exceptions=True)
+        refused: dict[str, str] = {}
+        transient: list[str] = []
+        for intake, result in zip(intakes, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                if is_permanent(result):
+                    refused[intake.destination_id] = describe(result)
+                else:
+                    transient.append(f"{intake.destination_id}: {describe(result)}")
+        if transient:
+            self.healthy = False
+            raise JournalUnavailable("cannot write Findings (" + "; ".join(transient) + ")")
+        self.healthy = True
+        if refused:
+            raise DestinationRefused(refused)
+
+    async def _upsert(self, intake: Intake) -> str:
+        n: Notification = intake.notification or parse_notification(intake.payload)
+        _source, namespace, _name = F.split_destination_id(intake.destination_id)
+        name = F.finding_name(intake.destination_id, intake.object_id)
+        entry = self.entry(intake.destination_id, intake.object_id)
+        current: dict[str, Any] | None = entry.spec_view() if entry else None
+        rv = entry.resource_version if entry else None
+        for _attempt in range(MAX_CONFLICTS):
+            decision = F.next_spec(current, intake.destination_id, n, intake.payload, intake.received_at)
+            if decision.spec is None:
+                return decision.reason
+            try:
+                if rv is None:
+                    body = F.finding_body(namespace, intake.destination_id, intake.object_id, decision.spec)
+                    written = await self.api.create_finding(namespace, body)
+                else:
+                    spec = dict(decision.spec)
+                    notification = dict(spec["notification"])
+                    notification.setdefault("entity", None)  # a merge patch keeps what it does not null
+                    spec["notification"] = notification
+                    written = await self.api.patch_finding(
+                        namespace, name, {"metadata": {"resourceVersion": rv}, "spec": spec}
+                    )
+                self.writes += 1
+                self.observe(None, written)
+                return decision.reason
+            except Exception as exc:
+                code = _status_code(exc)
+                if code not in (404, 409):
+                    raise
+                if code == 404 and rv is None:
+                    raise  # the namespace is gone: a permanent refusal
+                self.conflicts += 1
+                fresh = await self.api.get_finding(namespace, name)
+                if fresh is None:
+                    current, rv = None, None
+                else:
+                    self.observe(None, fresh)
+                    current = fresh.get("spec") or {}
+                    rv = str((fresh.get("metadata") or {}).get("resourceVersion") or "")
+        raise JournalUnavailable(f"Finding {namespace}/{name} kept changing under {MAX_CONFLICTS} writes")
+
+    def is_known(self, destination_id: str, object_id: str) -> bool:
+        return (destination_id, object_id) in self._entries
+
+    # -- Journal: reads (the leader's reconciler) ------------------------------------------------------
+    async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]:
+        """Findings with work, oldest notification first; each once, at its latest spec."""
+        now = self.clock()
+        ready = sorted(
+            (e for e in self._entries.values()
+             if e.destination_id == destination_id and e.has_work and e.payload and e.not_before <= now),
+            key=lambda e: e.received_at,
+        )[:limit]
+        actions: list[PendingAction] = []
+        for e in ready:
+            try:
+                payload = F.decode_payload(e.payload or "")
+            except ValueError as exc:
+                log.error("Finding %s/%s: %s", e.namespace, e.name, exc)
+                payload = b"{}"  # the worker records it as unreadable and moves on
+            seq = self._next_seq
+            self._next_seq += 1
+            self._work[seq] = _Work((e.destination_id, e.object_id), e.generation)
+            attempts = e.record.attempts if e.record and e.record.last_error else 0
+            actions.append(PendingAction(seq, e.destination_id, e.object_id, payload, e.received_at,
+                                         attempts, e.record.last_error if e.record else None, e.occurrence))
+        return actions
+
+    async def pending_count(self, destination_id: str | None = None) -> int:
+        return sum(
+            1 for e in self._entries.values()
+            if e.has_work and e.payload and (destination_id is None or e.destination_id == destination_id)
+        )
+
+    def oldest_pending_age(self, destination_id: str) -> float:
+        times = [e.received_at for e in self.entries(destination_id) if e.has_work and e.payload]
+        return max(0.0, self.clock() - min(times)) if times else 0.0
+
+    async def record(self, destination_id: str, object_id: str) -> FindingRecord | None:
+        e = self.entry(destination_id, object_id)
+        return e.record.copy() if e is not None and e.record is not None else None
+
+    async def records(self, destination_id: str | None = None) -> list[FindingRecord]:
+        return [e.record.copy() for e in self.entries(destination_id) if e.record is not None]
+
+    async def counters(self, destination_id: str) -> Counters:
+        return Counters(**self._counters.setdefault(destination_id, Counters()).as_dict())
+
+    # -- Journal: writes (the leader's reconciler) -----------------------------------------------------
+    async def complete(
+        self, action: PendingAction, record: FindingRecord, counter: str | None, history: HistoryEntry
+    ) -> None:
+        work = self._work.pop(action.seq, None)
+        generation = work.generation if work else None
+        written = await self._write_status(record, generation, reset_backoff=True)
+        if written and counter is not None:
+            self._counters.setdefault(record.destination_id, Counters()).add(counter)
+
+    async def save_record(self, record: FindingRecord, counter: str | None, history: HistoryEntry) -> None:
+        e = self.entry(record.destination_id, record.object_id)
+        written = await self._write_status(record, e.observed if e else None, reset_backoff=False)
+        if written and counter is not None:
+            self._counters.setdefault(record.destination_id, Counters()).add(counter)
+
+    async def retry_later(self, action: PendingAction, error: str) -> None:
+        self._work.pop(action.seq, None)
+        e = self.entry(action.destination_id, action.object_id)
+        if e is None:
+            return
+        attempts = action.attempts + 1
+        e.not_before = self.clock() + min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
+        base = e.record or FindingRecord(e.destination_id, e.object_id, occurrence=e.occurrence)
+        record = base.copy(attempts=attempts, last_error=error)
+        with contextlib.suppress(Exception):  # informational: the next attempt writes again
+            await self._write_status(record, e.observed, reset_backoff=False)
+
+    async def _write_status(self, record: FindingRecord, generation: int | None, *, reset_backoff: bool) -> bool:
+        """Write ``record`` as the Finding's status for ``generation``; False when a newer result is there.
+
+        Guarded by ``resourceVersion``: on a conflict the Finding is read again; a status that already
+        observed this generation or a later one wins, otherwise the result is written on the new version (the
+        receivers changing spec meanwhile does not make it less true: incident.io is in that state).
+        """
+        key = (record.destination_id, record.object_id)
+        delay = 0.2
+        while True:
+            e = self._entries.get(key)
+            if e is None:
+                log.warning("Finding for %s %s is gone; result not recorded", *key)
+                return False
+            if generation is not None and e.observed is not None and e.observed > generation:
+                return False
+            status = F.status_from_record(
+                record, observed_generation=generation, now=self.clock(), previous={"conditions": e.conditions}
+            )
+            try:
+                written = await self.api.patch_finding_status(
+                    e.namespace, e.name, {"metadata": {"resourceVersion": e.resource_version}, "status": status}
+                )
+            except Exception as exc:
+                code = _status_code(exc)
+                if code == 404:
+                    self._entries.pop(key, None)
+                    self._names.pop((e.namespace, e.name), None)
+                    return False
+                if code == 409:
+                    self.conflicts += 1
+                    fresh = await self.api.get_finding(e.namespace, e.name)
+                    if fresh is None:
+                        return False
+                    self.observe(None, fresh)
+                    continue
+                log.warning("Finding %s/%s: status write failed (%s); retrying in %.1fs",
+                            e.namespace, e.name, describe(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self.writes += 1
+            if reset_backoff:
+                e.not_before = 0.0
+            self.observe(None, written)
+            after = self._entries.get(key)
+            if after is not None and self._label_stale(written):
+                await self._set_state_label(after)
+            return True
+
+    @staticmethod
+    def _label_stale(body: Mapping[str, Any]) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        state = (body.get("status") or {}).get("state")
+        return bool(state) and labels.get(F.LABEL_STATE) != state
+
+    async def _set_state_label(self, e: Entry) -> None:
+        try:
+            written = await self.api.patch_finding(
+                e.namespace, e.name, {"metadata": {"labels": {F.LABEL_STATE: e.state_label}}}
+            )
+            self.observe(None, written)
+        except Exception as exc:  # a label is a convenience for selectors; status is the truth
+            log.info("Finding %s/%s: state label not updated (%s)", e.namespace, e.name, describe(exc))
+
+    # -- housekeeping (the leader) ---------------------------------------------------------------------
+    async def collect(
+        self, *, live_destinations: set[str], gone_since: Mapping[str, float], grace: float, retention: float
+    ) -> int:
+        """Delete ended Findings older than ``retention`` and every Finding of a destination gone ≥ ``grace``.
+
+        A Finding with work, or with a live incident of a live destination, is never deleted. Deletes carry
+        the ``resourceVersion`` seen, so a Finding a receiver just changed survives.
+        """
+        now = self.clock()
+        doomed: list[Entry] = []
+        for e in list(self._entries.values()):
+            if e.destination_id not in live_destinations:
+                since = gone_since.get(e.destination_id)
+                if since is not None and now - since >= grace:
+                    doomed.append(e)
+                continue
+            if e.has_work or e.record is None or e.record.state not in ENDED:
+                continue
+            if now - (e.record.updated_at or e.created_at) >= retention:
+                doomed.append(e)
+        deleted = 0
+        for e in doomed:
+            try:
+                await self.api.delete_finding(e.namespace, e.name, e.resource_version)
+                deleted += 1
+                self.observe("DELETED", {"metadata": {"namespace": e.namespace, "name": e.name}})
+            except Exception as exc:
+                log.info("Finding %s/%s not deleted (%s)", e.namespace, e.name, describe(exc))
+        return deleted
+
+    async def close(self) -> None:
+        self._work.clear()

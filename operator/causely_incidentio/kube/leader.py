@@ -1,0 +1,115 @@
+"""One reconciler among the replicas: a ``coordination.k8s.io`` Lease, through kubernetes_asyncio's election.
+
+Every replica runs the receiver; only the Lease holder reconciles. The library acquires, renews and gives up
+the Lease (a renewal that fails for ``renew_deadline`` seconds stops leading, before another replica may take
+over at ``lease_duration``); this module adds what it lacks: running again as a candidate after losing or after
+an API error, and releasing the Lease on shutdown so a successor takes over at once rather than after the
+lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.leaderelection.electionconfig import Config
+from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
+from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "causely-incidentio-reconciler"
+
+
+def replica_identity() -> str:
+    """The pod's name (downward API ``POD_NAME``), else ``HOSTNAME``: unique per replica in a Deployment."""
+    return os.environ.get("POD_NAME") or os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        namespace: str,
+        *,
+        identity: str,
+        on_started: Callable[[], Awaitable[None]],
+        on_stopped: Callable[[], Awaitable[None]],
+        name: str = LEASE_NAME,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+    ) -> None:
+        self.api_client = api_client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.on_started = on_started
+        self.on_stopped = on_stopped
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.leading = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="leader-election")
+
+    async def _lead(self) -> None:
+        self.leading = True
+        log.info("%s holds the Lease %s/%s: reconciling", self.identity, self.namespace, self.name)
+        try:
+            await self.on_started()
+        except Exception:
+            log.exception("starting the reconciler failed")
+        await asyncio.Event().wait()  # until the library cancels it (Lease lost)
+
+    async def _stop_leading(self) -> None:
+        if self.leading:
+            self.leading = False
+            log.warning("%s no longer holds the Lease: reconciling stops", self.identity)
+            await self.on_stopped()
+
+    async def _run(self) -> None:
+        while True:
+            lock = LeaseLock(self.name, self.namespace, self.identity, self.api_client)
+            config = Config(lock, self.lease_duration, self.renew_deadline, self.retry_period,
+                            self._lead, self._stop_leading)
+            try:
+                await LeaderElection(config).run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the API server unreachable: the library does not catch that
+                log.warning("leader election: %s; trying again", type(exc).__name__)
+            await self._stop_leading()
+            await asyncio.sleep(self.retry_period)
+
+    async def stop(self, release: bool = True) -> None:
+        """Stop competing; as the holder, hand the Lease back so a successor needs no expiry to take over."""
+        was_leading = self.leading
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if was_leading:
+            await self._stop_leading()
+        if release and was_leading:
+            with contextlib.suppress(Exception):
+                await self.release()
+
+    async def release(self) -> None:
+        api = client.CoordinationV1Api(self.api_client)
+        lease = await api.read_namespaced_lease(self.name, self.namespace)
+        if lease.spec is None or lease.spec.holder_identity != self.identity:
+            return
+        lease.spec.holder_identity = None  # type: ignore[assignment]
+        lease.spec.lease_duration_seconds = 1
+        await api.replace_namespaced_lease(self.name, self.namespace, lease)
+        log.info("%s released the Lease %s/%s", self.identity, self.namespace, self.name)
