@@ -19,6 +19,8 @@ E2E_DIR = Path(__file__).resolve().parent
 ROOT = E2E_DIR.parents[1]
 CRD_FILE = ROOT / "crds" / "incidentdestinations.yaml"
 CRD_NAME = "incidentdestinations.notifications.causely.ai"
+FINDINGS_CRD_FILE = ROOT / "crds" / "findings.yaml"
+FINDINGS_CRD_NAME = "findings.notifications.causely.ai"
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the marker
@@ -54,13 +56,15 @@ def namespace(kube_api: KubeAPIServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def incidentdestination_crd(kube_api: KubeAPIServer) -> str:
-    """The project's CRD installed and Established (cluster-wide, so once per session); returns its name."""
-    kube_api.kubectl("apply", "-f", str(CRD_FILE))
-    kube_api.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{CRD_NAME}")
+    """The project's CRDs installed and Established (cluster-wide, so once per session); returns its name."""
+    kube_api.kubectl("apply", "-f", str(CRD_FILE), "-f", str(FINDINGS_CRD_FILE))
+    kube_api.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{CRD_NAME}",
+                     f"crd/{FINDINGS_CRD_NAME}")
     # The server publishes the CRD's schema to /openapi/v2 a moment after Established; kubectl explain
     # and client-side validation read it from there.
     deadline = time.monotonic() + 60
-    while kube_api.kubectl("explain", "incidentdestination", check=False).returncode != 0:
+    while any(kube_api.kubectl("explain", kind, check=False).returncode != 0
+              for kind in ("incidentdestination", "finding")):
         if time.monotonic() > deadline:
             pytest.fail("the IncidentDestination schema never appeared in /openapi/v2", pytrace=False)
         time.sleep(0.2)

@@ -18,6 +18,10 @@ import httpx
 from kubeapi import KubeAPIServer
 
 RECEIVER_TOKEN = "e2e-receiver-token-4a1f"
+# Short leases so failover tests finish quickly; no shutdown delay (no Service to drain from in a test).
+LEASE_SECONDS = 6.0
+FAST_TIMING = ["--lease-duration", str(LEASE_SECONDS), "--renew-deadline", "4", "--retry-period", "1",
+               "--shutdown-delay", "0", "--token-refresh", "2"]
 API_TOKEN = "e2e-incidentio-key-AAAA1111"
 ROTATED_TOKEN = "e2e-incidentio-key-BBBB2222"
 
@@ -82,7 +86,8 @@ class OperatorProcess:
 
     def __init__(self, kube: KubeAPIServer, namespace: str, sim_url: str, workdir: Path,
                  kubeconfig: Path | None = None, extra_env: dict[str, str] | None = None,
-                 all_namespaces: bool = False) -> None:
+                 all_namespaces: bool = False, identity: str | None = None,
+                 extra_args: list[str] | None = None) -> None:
         self.kube = kube
         self.namespace = namespace
         self.sim_url = sim_url
@@ -90,21 +95,23 @@ class OperatorProcess:
         self.kubeconfig = kubeconfig or kube.kubeconfig_admin
         self.extra_env = extra_env or {}
         self.all_namespaces = all_namespaces
+        self.identity = identity or f"operator-{namespace}-{free_port()}"
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.health_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"operator-{namespace}.log"
+        self.log = workdir / f"{self.identity}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_IO_", "CAUSELY_"))}
         env.update(KUBECONFIG=str(self.kubeconfig), INCIDENT_IO_API_URL=self.sim_url,
-                   CAUSELY_RECEIVER_TOKEN=RECEIVER_TOKEN, **self.extra_env)
+                   CAUSELY_RECEIVER_TOKEN=RECEIVER_TOKEN, POD_NAME=self.identity, **self.extra_env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "causely_incidentio.cli", "run",
              *(["--all-namespaces"] if self.all_namespaces else ["--namespace", self.namespace]),
              "--listen", f"127.0.0.1:{self.port}", "--health-listen", f"127.0.0.1:{self.health_port}",
-             "--log-level", "DEBUG"],
+             "--log-level", "DEBUG", *FAST_TIMING, *self.extra_args],
             env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
         )
         wait_for(self._ready, f"the operator's /readyz ({self.log})", timeout=90)
