@@ -75,25 +75,43 @@ def test_labelled_secret_is_mirrored_and_drives_the_whole_lifecycle(
         obj = op.get("incidentdestination", "incidentio-notification-config") or {}
         status = obj.get("status") or {}
         counters = status.get("counters") or {}
-        return status if counters.get("resolved") == 1 and not status.get("pending") else None
+        return status if counters.get("resolved") == 1 and status.get("pendingFindings") == 0 else None
 
     status = wait_for(resolved_in_status, "the resolve recorded in status")
     (inc,) = incidents_for(sim, oid)
     assert inc["incident_status"]["name"] == "Resolved"  # type: ignore[index]
     assert inc["severity"]["name"] == "Critical"  # type: ignore[index]
     assert status["counters"]["created"] == 1 and status["counters"]["updated"] == 1  # type: ignore[index]
-    assert oid in status["incidents"] and inc["reference"] in status["incidents"][oid]  # type: ignore[index,operator]
-    assert status["openIncidents"] == 0
+    assert status["openIncidents"] == 0 and status["findings"] == 1
+    assert "pending" not in status and "incidents" not in status  # the journal lives in Findings now
 
+    # The finding is a Finding: spec is what Causely last said, status what exists in incident.io.
+    (finding,) = json.loads(kube_api.kubectl(
+        "get", "findings", "-n", op.namespace, "-o", "json",
+        "-l", "notifications.causely.ai/destination=incidentio-notification-config,"
+              "notifications.causely.ai/state=resolved").stdout)["items"]
+    assert finding["spec"]["objectId"] == oid and finding["spec"]["notification"]["type"] == "ProblemCleared"
+    assert finding["spec"]["destination"] == f"secret/{op.namespace}/incidentio-notification-config"
+    assert finding["status"]["reference"] == inc["reference"] and finding["status"]["state"] == "resolved"
+    assert finding["status"]["observedGeneration"] == finding["metadata"]["generation"]
+    table = kube_api.kubectl("get", "findings", "-n", op.namespace, "-o", "wide").stdout
+    for col in ("DESTINATION", "SEVERITY", "LAST", "STATE", "INCIDENT", "AGE", "OBJECT ID", "OCCURRENCE"):
+        assert col in table.splitlines()[0]
+    assert inc["reference"] in table and "resolved" in table
+
+    # `kubectl describe finding` shows what happened to it.
     reasons = {e["reason"] for e in op.events()
-               if e["involvedObject"].get("name") == "incidentio-notification-config"}
+               if e["involvedObject"].get("kind") == "Finding"
+               and e["involvedObject"].get("name") == finding["metadata"]["name"]}
     assert {"IncidentCreated", "IncidentUpdated", "IncidentResolved"} <= reasons
+    described = kube_api.kubectl("describe", "finding", finding["metadata"]["name"], "-n", op.namespace).stdout
+    assert "IncidentResolved" in described
 
     table = kube_api.kubectl("get", "incidentdestinations", "-n", op.namespace, "-o", "wide").stdout
     header, row = table.splitlines()[:2]
-    for col in ("READY", "REASON", "OPEN", "CREATED", "RESOLVED", "SOURCE", "AGE", "LAST SYNC", "MODE"):
+    for col in ("READY", "REASON", "OPEN", "CREATED", "RESOLVED", "PENDING", "SOURCE", "AGE", "LAST SYNC", "MODE"):
         assert col in header
-    assert row.split()[:7] == ["incidentio-notification-config", "True", "Ready", "0", "1", "1", "Secret"]
+    assert row.split()[:8] == ["incidentio-notification-config", "True", "Ready", "0", "1", "1", "0", "Secret"]
 
     # The Secret was only read: no annotation, finalizer or write of any kind.
     after = op.get("secret", "incidentio-notification-config")
@@ -113,7 +131,7 @@ def test_labelled_secret_is_mirrored_and_drives_the_whole_lifecycle(
     assert creates and {q["token_fingerprint"] for q in creates} == {fingerprint(ROTATED_TOKEN)}
 
     # Nothing anywhere in the namespace carries a token value.
-    dump = kube_api.kubectl("get", "incidentdestinations,events", "-n", op.namespace, "-o", "json").stdout
+    dump = kube_api.kubectl("get", "incidentdestinations,findings,events", "-n", op.namespace, "-o", "json").stdout
     for token in (API_TOKEN, ROTATED_TOKEN, RECEIVER_TOKEN):
         assert token not in dump
         assert base64.b64encode(token.encode()).decode() not in dump
@@ -187,11 +205,14 @@ def test_kill_9_and_restart_completes_pending_actions_without_duplicates(
 
     def settled() -> dict[str, object] | None:
         status = (op.get("incidentdestination", "crashy") or {}).get("status") or {}
-        return status if not status.get("pending") and status.get("openIncidents") == len(ids) else None
+        return status if status.get("pendingFindings") == 0 and status.get("openIncidents") == len(ids) else None
 
-    status = wait_for(settled, "status with no pending actions")
-    assert status["counters"]["created"] == len(ids)  # type: ignore[index]
-    assert set(ids) <= set(status["incidents"])  # type: ignore[arg-type]
+    status = wait_for(settled, "status with no pending findings")
+    assert status["findings"] == len(ids)
+    findings = json.loads(op.kube.kubectl("get", "findings", "-n", op.namespace, "-o", "json",
+                                          "-l", "notifications.causely.ai/destination=crashy").stdout)["items"]
+    assert {f["spec"]["objectId"] for f in findings} == set(ids)
+    assert {f["status"]["state"] for f in findings} == {"open"}
 
 
 def _manifest_rbac(namespace: str) -> str:
@@ -229,19 +250,25 @@ def test_operator_works_under_the_manifests_least_privilege_rbac(
     other = kube_api.kubectl("get", "secrets", "-n", "default", kubeconfig=kubeconfig, check=False)
     assert other.returncode != 0 and "forbidden" in other.stderr.lower()
 
+    # Two replicas, as the Deployment runs them: both receive, one holds the Lease and reconciles.
     op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, kubeconfig=kubeconfig).start()
+    op2 = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, kubeconfig=kubeconfig).start()
     try:
         op.apply(causely_secret("rbac-dest"))
         op.wait_condition("rbac-dest", "Ready", "True")
-        oid = str(uuid.uuid4())
-        assert op.post(detected(oid, "Critical")).status_code == 202
-        wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the incident")
+        oids = [str(uuid.uuid4()) for _ in range(4)]
+        for i, oid in enumerate(oids):
+            assert (op if i % 2 else op2).post(detected(oid, "Critical")).status_code == 202
+        for oid in oids:
+            wait_for(lambda oid=oid: len(incidents_for(sim, oid)) == 1, "the incident")
         wait_for(lambda: any(e["reason"] == "IncidentCreated" for e in op.events()), "an IncidentCreated Event")
         # No API call was refused (match the refusal itself: "403" alone also occurs inside UIDs).
-        refusals = re.findall(r"APIForbiddenError|\bForbidden\b|(?:status|code)[=:\s\"']+403\b|HTTP 403",
-                              op.output())
-        assert refusals == []
+        for replica in (op, op2):
+            refusals = re.findall(r"APIForbiddenError|\bForbidden\b|(?:status|code)[=:\s\"']+403\b|HTTP 403",
+                                  replica.output())
+            assert refusals == []
     finally:
+        op2.stop()
         op.stop()
 
 
