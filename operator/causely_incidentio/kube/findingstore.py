@@ -114,6 +114,8 @@ def _time(text: Any) -> float:
 class FindingStore:
     """:class:`~causely_incidentio.sync.journal.Journal` over Finding objects."""
 
+    backs_off_per_finding = True  # a finding that fails transiently waits alone; the worker goes on with the rest
+
     def __init__(
         self,
         api: FindingApi,
@@ -304,9 +306,12 @@ class FindingStore:
         return actions
 
     async def pending_count(self, destination_id: str | None = None) -> int:
+        """Findings with work that may be tried now (one backing off is woken when its wait is over)."""
+        now = self.clock()
         return sum(
             1 for e in self._entries.values()
-            if e.has_work and e.payload and (destination_id is None or e.destination_id == destination_id)
+            if e.has_work and e.payload and e.not_before <= now
+            and (destination_id is None or e.destination_id == destination_id)
         )
 
     def oldest_pending_age(self, destination_id: str) -> float:
@@ -319,6 +324,10 @@ class FindingStore:
 
     async def records(self, destination_id: str | None = None) -> list[FindingRecord]:
         return [e.record.copy() for e in self.entries(destination_id) if e.record is not None]
+
+    def counter_values(self, destination_id: str) -> dict[str, int]:
+        counters = self._counters.get(destination_id)
+        return counters.as_dict() if counters else {}
 
     async def counters(self, destination_id: str) -> Counters:
         return Counters(**self._counters.setdefault(destination_id, Counters()).as_dict())
@@ -345,7 +354,10 @@ class FindingStore:
         if e is None:
             return
         attempts = action.attempts + 1
-        e.not_before = self.clock() + min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
+        wait = min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
+        e.not_before = self.clock() + wait
+        if self.on_work is not None:  # wake the worker when the wait is over (it sleeps while nothing is due)
+            asyncio.get_running_loop().call_later(wait + 0.05, self.on_work, action.destination_id)
         base = e.record or FindingRecord(e.destination_id, e.object_id, occurrence=e.occurrence)
         record = base.copy(attempts=attempts, last_error=error)
         with contextlib.suppress(Exception):  # informational: the next attempt writes again

@@ -186,6 +186,7 @@ class OperatorRuntime:
                                               shutdown_timeout=self.timing.shutdown_timeout)
         self._spawn(self.watcher.run())
         self._spawn(self._refresh_tokens())
+        self._spawn(self._recover_readiness())
         self.elector.start()
         log.info("receiver listening on %s:%d; %d destination(s); %d finding(s); replica %s",
                  self.listen[0], self.port, len(self.objects), len(self.store.entries()), self.identity)
@@ -213,6 +214,18 @@ class OperatorRuntime:
             return False, "cannot write Findings to the API server"
         role = "reconciler" if self.elector.leading else "receiver"
         return True, f"{len(self.pipeline.configs)} destination(s); this replica is a {role}"
+
+    async def _recover_readiness(self) -> None:
+        """After a failed Finding write, probe the API server so the replica turns ready again without traffic."""
+        while True:
+            await asyncio.sleep(2.0)
+            if self.store.healthy:
+                continue
+            try:
+                await self.store.api.get_finding(self.home_namespace or "default", "readiness-probe")
+                self.store.healthy = True
+            except Exception as exc:
+                log.info("API server still failing (%s): not ready", describe(exc))
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -255,6 +268,9 @@ class OperatorRuntime:
     async def _gc_loop(self) -> None:
         while True:
             await asyncio.sleep(self.timing.gc_interval)
+            now = time.time()
+            for dest_id in self.store.destination_ids() - set(self.objects):
+                self.gone_since.setdefault(dest_id, now)  # gone before this replica started: count from now
             try:
                 deleted = await self.store.collect(
                     live_destinations=set(self.objects), gone_since=self.gone_since,
@@ -332,6 +348,11 @@ class OperatorRuntime:
         """Token Secrets are not watched (that would cache every Secret): read the referenced ones again."""
         while True:
             await asyncio.sleep(self.timing.token_refresh)
+            used = {(o.namespace, n) for o in self.objects.values() for n in _secret_names(o.body)}
+            for ref in set(self._token_refs) - used:
+                del self._token_refs[ref]
+                if not self.secrets.is_labelled(*ref):
+                    self.secrets.remove(*ref)
             for (namespace, name), keys in list(self._token_refs.items()):
                 if await self._read_token_secret(namespace, name, keys):
                     async with self._lock:
@@ -444,9 +465,8 @@ class OperatorRuntime:
                                previous_conditions=obj.conditions, now=now_iso())
         obj.conditions = fields["conditions"]
         summary = self.store.summary(dest_id)
-        counters = self.store._counters.get(dest_id)
         fields.update(summary)
-        fields["counters"] = counters.as_dict() if counters else {}
+        fields["counters"] = self.store.counter_values(dest_id)
         self.pipeline.metrics.pending.labels(destination=dest_id).set(summary["pendingFindings"])
         return fields
 

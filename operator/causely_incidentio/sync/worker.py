@@ -272,8 +272,8 @@ class DestinationWorker:
                 transient = await self._drain()
                 if self.clock() - self._last_recheck > self.recheck_interval:
                     await self.recheck_open_incidents()
-                if transient:
-                    await self._sleep(delay)
+                if transient and not getattr(self.journal, "backs_off_per_finding", False):
+                    await self._sleep(delay)  # the journal cannot pace findings one by one: pause them all
                     delay = min(delay * 2, self.max_retry_delay)
                     continue
                 delay = self.retry_delay

@@ -164,6 +164,7 @@ async def test_retry_later_backs_off_that_finding_only() -> None:
     actions = {a.object_id: a for a in await store.pending(DEST)}
     await store.retry_later(actions["A"], "HTTP 503")
     assert [a.object_id for a in await store.pending(DEST)] == ["B"]
+    assert await store.pending_count(DEST) == 2 - 1  # the one backing off is not due (the worker sleeps)
     assert obj(api, "A")["status"]["lastError"] == "HTTP 503"
     now[0] += 3
     assert {a.object_id for a in await store.pending(DEST)} == {"A", "B"}
