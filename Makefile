@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s clean
+.PHONY: install demo test lint typecheck unit k8s promtool clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ lint: install
 k8s:
 	bash .ci/k8s-apiserver.sh
 
+## promtool (Debian's prometheus package) for the alerting-rule tests; installs only when missing (root).
+promtool:
+	bash .ci/promtool.sh
+
 ## Everything: lint, types, unit, integration and e2e tiers.
-test: install k8s lint
+test: install k8s promtool lint
 	$(BIN)/pytest
 
 ## Fast feedback while developing: unit tier only.

@@ -29,6 +29,11 @@ def _add_log_level(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
+def _add_log_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="text lines, or one JSON object per line (time, level, logger, message, exception)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="causely-incidentio",
@@ -63,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--health-listen", default="0.0.0.0:8081", metavar="HOST:PORT",
                      help="kopf liveness endpoint address")
     _add_log_level(run)
+    _add_log_format(run)
 
     sa = sub.add_parser("standalone", help="run the pipeline without Kubernetes (SQLite journal)")
     sa.add_argument("--config", required=True, metavar="PATH",
@@ -74,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the receiver without a token (never in production)")
     sa.add_argument("--incidentio-url", metavar="URL", help="incident.io base URL (default INCIDENT_IO_API_URL)")
     _add_log_level(sa)
+    _add_log_format(sa)
 
     sim = sub.add_parser("simulator", help="serve a local incident.io API that follows the published spec")
     sim.add_argument("--host", default="127.0.0.1")
@@ -90,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulator + pipeline + sample findings, printed as a table")
     demo.add_argument("--latency-ms", type=float, default=20.0, help="simulated incident.io latency")
     _add_log_level(demo)
+    _add_log_format(demo)
 
     val = sub.add_parser("validate", help="validate Secrets, IncidentDestinations and payloads")
     val.add_argument("files", nargs="+", metavar="FILE")
@@ -114,6 +122,10 @@ def _resolve(target: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "log_format", None):
+        from causely_incidentio.logs import use_format
+
+        use_format(args.log_format)  # every setup_logging() of the sub-command then uses it
     return _resolve(COMMANDS[args.command])(args)
 
 

@@ -108,10 +108,11 @@ async def test_health_ready_and_metrics(harness: Harness) -> None:
     assert (await harness.http.get(base + "/healthz")).status_code == 200
     assert (await harness.http.get(base + "/readyz")).json()["ready"] is True
     text = (await harness.http.get(base + "/metrics")).text
-    assert 'causely_notifications_received_total{outcome="accepted",type="ProblemDetected"} 1.0' in text
-    assert 'causely_notifications_received_total{outcome="malformed",type="unknown"} 1.0' in text
-    assert 'causely_incidents_total{action="created",destination="secret/causely/primary"} 1.0' in text
-    assert 'causely_incidentio_requests_total{code="200",endpoint="POST /v2/incidents"} 1.0' in text
+    assert 'causely_incidentio_notifications_received_total{outcome="accepted",type="ProblemDetected"} 1.0' in text
+    assert 'causely_incidentio_notifications_received_total{outcome="malformed",type="unknown"} 1.0' in text
+    assert ('causely_incidentio_incident_actions_total{action="created",destination="secret/causely/primary"} 1.0'
+            in text)
+    assert 'causely_incidentio_api_requests_total{code="200",endpoint="POST /v2/incidents"} 1.0' in text
     assert "sim-api-token" not in text and RECEIVER_TOKEN not in text
 
 

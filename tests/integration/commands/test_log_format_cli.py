@@ -1,0 +1,79 @@
+"""``--log-format json`` end to end: a real ``standalone`` process writes only JSON lines to stderr, and neither
+the receiver token nor the incident.io API key shows up in them while incident.io cannot be reached."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+API_TOKEN = "inc_live_SECRET_logfmt_5d1c9e"
+RECEIVER_TOKEN = "r3ceiver-SECRET-logfmt-77"
+SECRET = f"""\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: incidentio-notification-config
+  namespace: causely
+  labels:
+    causely.ai/notif-config: IncidentIO
+stringData:
+  notif_config_type: IncidentIO
+  notif_config_name: incidentIO
+  notif_config_token: {API_TOKEN}
+"""
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def standalone(tmp_path: Path, *extra: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    (tmp_path / "dest.yaml").write_text(SECRET)
+    return subprocess.Popen(
+        [sys.executable, "-m", "causely_incidentio.cli", "standalone", "--config", str(tmp_path / "dest.yaml"),
+         "--state", str(tmp_path / "journal.sqlite"), "--listen", "127.0.0.1:0", "--log-format", "json", *extra],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def json_lines(stderr: str) -> list[dict[str, object]]:
+    parsed = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert parsed, "no log lines"
+    for line in parsed:
+        assert {"time", "level", "logger", "message"} <= set(line), line
+    return parsed
+
+
+def test_a_startup_error_is_one_json_line(tmp_path: Path) -> None:
+    proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": ""})
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    [line] = json_lines(stderr)
+    assert line["level"] == "ERROR" and "needs a token" in str(line["message"])
+
+
+def test_a_running_process_logs_json_and_no_token(tmp_path: Path) -> None:
+    proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
+                                     "INCIDENT_IO_API_URL": f"http://127.0.0.1:{closed_port()}"})
+    try:
+        time.sleep(3.0)  # long enough to serve and to fail reaching incident.io a few times
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    lines = json_lines(stderr)
+    messages = " ".join(str(line["message"]) for line in lines)
+    assert "receiver listening on" in messages
+    assert any(line["level"] == "WARNING" and "incident.io" in str(line["message"]) for line in lines), messages
+    assert API_TOKEN not in stderr and RECEIVER_TOKEN not in stderr
