@@ -202,6 +202,22 @@ class FindingStore:
                 failed += e.record.state is State.FAILED
         return {"findings": total, "openIncidents": open_, "pendingFindings": work, "failedFindings": failed}
 
+    def states(self, destination_id: str) -> dict[str, int]:
+        """Findings of the destination by state (``pending`` until the reconciler wrote one)."""
+        found: dict[str, int] = {}
+        for e in self._entries.values():
+            if e.destination_id == destination_id:
+                found[e.state_label] = found.get(e.state_label, 0) + 1
+        return found
+
+    def failing(self, destination_id: str, attempts: int = 3) -> bool:
+        """Some Finding's action has failed transiently ``attempts`` times in a row (incident.io keeps refusing)."""
+        return any(
+            e.destination_id == destination_id and e.has_work and e.record is not None
+            and e.record.last_error is not None and e.record.attempts >= attempts
+            for e in self._entries.values()
+        )
+
     def seed_counters(self, destination_id: str, counters: Mapping[str, Any]) -> None:
         """Continue the counters a previous leader persisted in the destination's status."""
         c = Counters()

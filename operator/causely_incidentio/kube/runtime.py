@@ -467,7 +467,13 @@ class OperatorRuntime:
         summary = self.store.summary(dest_id)
         fields.update(summary)
         fields["counters"] = self.store.counter_values(dest_id)
-        self.pipeline.metrics.pending.labels(destination=dest_id).set(summary["pendingFindings"])
+        metrics = self.pipeline.metrics
+        metrics.pending.labels(destination=dest_id).set(summary["pendingFindings"])
+        metrics.oldest_pending_age.labels(destination=dest_id).set(self.store.oldest_pending_age(dest_id))
+        metrics.deliveries_failing.labels(destination=dest_id).set(int(self.store.failing(dest_id)))
+        metrics.findings.remove_by_labels({"destination": dest_id})  # states with no Finding left disappear
+        for state, count in self.store.states(dest_id).items():
+            metrics.findings.labels(destination=dest_id, state=state).set(count)
         return fields
 
     async def _write_status(self, dest_id: str) -> None:

@@ -18,13 +18,14 @@ writes the resulting record; this module only decides. The table (also in ``docs
  9    no incident                  Detected/Updated   the filters reject it             SKIP ``filtered``
  10   no incident                  Detected/Updated   below ``minSeverity``             SKIP ``below-threshold``
  11   no incident                  Detected/Updated   otherwise                         CREATE
+ 12   incident ended               Updated            resolved, or closed by a human    IGNORE ``ended-...``
 ====  ===========================  =================  ================================  =====================
 
 "Incident open" means the record holds an incident the operator created and has not seen resolved (states
 ``open`` and ``cleared``). Rows 2–7 ignore filters and the threshold on purpose: once an incident exists, every
 later notification for that finding reaches it, so a clear reported at a lower severity never strands it.
-Rows 9–11 move to occurrence ``n + 1`` when the previous incident for the finding was resolved or closed
-(a re-detection opens a new incident with a new idempotency key), and keep the occurrence otherwise (a
+Rows 9–11 move to occurrence ``n + 1`` when the previous incident for the finding was resolved or closed and a
+ProblemDetected arrives (a re-detection opens a new incident with a new idempotency key; an Updated is row 12), and keep the occurrence otherwise (a
 retried or previously failed create must reuse its key).
 """
 
@@ -119,9 +120,12 @@ def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfi
 
     if n.type is NotificationType.CLEARED:
         return Decision(Kind.IGNORE, "no-incident", occurrence, 8)
-    # Leaving a resolved/closed incident behind: whatever happens next belongs to a new occurrence, so a
-    # later create never reuses the ended incident's idempotency key.
     if record is not None and record.state in ENDED:
+        # Only a new detection starts a new occurrence; an update for a problem whose incident was resolved or
+        # that a human closed, declined or merged is recorded, not acted on — the human's decision stands.
+        if n.type is NotificationType.UPDATED:
+            return Decision(Kind.IGNORE, "ended-this-occurrence", occurrence, 12)
+        # A re-detection: a new occurrence, so a later create never reuses the ended incident's key.
         occurrence += 1
     if not dest.accepts(n):
         return Decision(Kind.SKIP, "filtered", occurrence, 9)

@@ -129,6 +129,7 @@ class Pipeline:
         """Deleting a destination stops its deliveries; its open incidents are left for humans."""
         self.invalid.pop(dest_id, None)
         self.configs.pop(dest_id, None)
+        self.metrics.forget_destination(dest_id)  # a deleted destination leaves no stale series
         worker = self.workers.pop(dest_id, None)
         if worker is not None:
             await worker.stop()

@@ -564,6 +564,14 @@ class DestinationWorker:
             base.incident_id, notify_incident_channel=c.notify_channel, severity_id=severity.id,
             summary=render_summary(n),
         )
+        status = incident.incident_status
+        if status.is_resolved or status.is_terminal:  # a human ended it between our look and our edit
+            return Outcome(
+                self._with_incident(base, incident).copy(state=State.CLOSED_OUTSIDE, last_error=None), None,
+                ("IncidentClosedOutside",
+                 f"{incident.reference} was moved to {status.name} ({status.category}) in incident.io; "
+                 "recorded, not edited again", False),
+            )
         record = self._with_incident(base, incident).copy(
             state=State.OPEN, severity=n.severity.value, title=n.title, last_error=None,
             incident_severity=severity.name,

@@ -112,7 +112,8 @@ async def test_human_closed_incident_is_recorded_not_reopened_and_redetection_op
     await harness.idle()
     (inc,) = harness.incidents()
     harness.sim.close_incident(inc["reference"], "Closed")
-    await harness.post(updated(A, "Critical", "2026-11-26T10:05:00Z"))
+    r = await harness.post(updated(A, "Critical", "2026-11-26T10:05:00Z"))
+    assert r.status_code == 202 and r.json()["destinations"] == [DEST], r.text
     await harness.idle()
     rec = await harness.record(DEST, A)
     assert rec.state is State.CLOSED_OUTSIDE

@@ -119,6 +119,13 @@ def test_redetection_after_end_opens_a_new_occurrence(state: State) -> None:
     assert (skipped.kind, skipped.occurrence) == (Kind.SKIP, 4)
 
 
+@pytest.mark.parametrize("state", sorted(ENDED))
+def test_row12_an_update_after_the_incident_ended_is_recorded_not_acted_on(state: State) -> None:
+    # A human declined or closed the incident of a still-active finding: later updates open nothing.
+    d = decide(rec(state, occurrence=3), note("ProblemUpdated", "Critical", ts="2026-01-01T00:01:00Z"), make_dest())
+    assert (d.kind, d.reason, d.row, d.occurrence) == (Kind.IGNORE, "ended-this-occurrence", 12, 3)
+
+
 def test_idempotency_key_is_stable_and_distinct_per_destination_and_occurrence() -> None:
     k = idempotency_key("secret/causely/a", OBJECT_ID, 1)
     assert k == idempotency_key("secret/causely/a", OBJECT_ID, 1)
@@ -152,8 +159,8 @@ def test_exhaustive_sweep_keeps_every_promise(resolved: str | None, filtered: bo
                 assert d.kind is (Kind.RESOLVE if resolved else Kind.MARK_CLEARED), ctx
         else:
             assert d.kind not in (Kind.UPDATE, Kind.RESOLVE, Kind.MARK_CLEARED), ctx
-            if ntype == "ProblemCleared":
-                assert d.kind is Kind.IGNORE, ctx
+            if ntype == "ProblemCleared" or (state in ENDED and ntype == "ProblemUpdated"):
+                assert d.kind is Kind.IGNORE, ctx  # row 12: only a re-detection reopens an ended finding
             elif filtered or sev in ("Medium", "Low"):
                 assert d.kind is Kind.SKIP, ctx
             else:
