@@ -146,9 +146,12 @@ class FindingStore:
         spec = body.get("spec") or {}
         dest_id, oid = spec.get("destination"), spec.get("objectId")
         if event_type == "DELETED":
-            key = self._names.pop((ns, name), None)
-            if key is not None:
-                self._entries.pop(key, None)
+            key = self._names.get((ns, name))
+            gone = self._entries.get(key) if key is not None else None
+            uid = meta.get("uid")
+            if gone is not None and (not uid or not gone.uid or gone.uid == uid):  # not a re-created one
+                del self._names[(ns, name)]
+                del self._entries[gone.destination_id, gone.object_id]
             return
         if not isinstance(dest_id, str) or not isinstance(oid, str):
             return
