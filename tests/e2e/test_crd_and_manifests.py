@@ -19,6 +19,7 @@ from kubeapi import KubeAPIServer, KubectlError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "incidentdestinations.yaml"
+FINDINGS_CRD_FILE = ROOT / "crds" / "findings.yaml"
 MANIFESTS = ROOT / "manifests"
 EXAMPLES = MANIFESTS / "examples"
 GROUP = "notifications.causely.ai"
@@ -40,6 +41,16 @@ def crd_doc() -> Doc:
 
 def crd_schema() -> Doc:
     schema: Doc = crd_doc()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def findings_crd_doc() -> Doc:
+    (doc,) = load_all(FINDINGS_CRD_FILE.read_text())
+    return doc
+
+
+def findings_schema() -> Doc:
+    schema: Doc = findings_crd_doc()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
 
@@ -113,6 +124,9 @@ def test_manifests_crd_is_a_byte_copy_of_the_crd() -> None:
     assert (MANIFESTS / "crd.yaml").read_bytes() == CRD_FILE.read_bytes(), (
         "manifests/crd.yaml differs: cp crds/incidentdestinations.yaml manifests/crd.yaml"
     )
+    assert (MANIFESTS / "crd-findings.yaml").read_bytes() == FINDINGS_CRD_FILE.read_bytes(), (
+        "manifests/crd-findings.yaml differs: cp crds/findings.yaml manifests/crd-findings.yaml"
+    )
 
 
 def _walk(schema: Doc, path: str) -> Iterator[tuple[str, Doc]]:
@@ -125,12 +139,28 @@ def _walk(schema: Doc, path: str) -> Iterator[tuple[str, Doc]]:
         yield from _walk(schema["additionalProperties"], f"{path}{{}}")
 
 
-def test_every_schema_field_has_a_type_and_a_description() -> None:
+@pytest.mark.parametrize(("kind", "schema", "least"), [
+    ("IncidentDestination", crd_schema, 50), ("Finding", findings_schema, 35),
+])
+def test_every_schema_field_has_a_type_and_a_description(kind: str, schema: Any, least: int) -> None:
     """kubectl explain is the user's manual: no field may be left undocumented or untyped."""
-    nodes = [(p, n) for p, n in _walk(crd_schema(), "IncidentDestination") if p != "IncidentDestination.metadata"]
-    assert len(nodes) > 50  # the walk really reached the leaves
+    nodes = [(p, n) for p, n in _walk(schema(), kind) if p != f"{kind}.metadata"]
+    assert len(nodes) > least  # the walk really reached the leaves
     assert [p for p, n in nodes if not n.get("description", "").strip()] == []
     assert [p for p, n in nodes if "type" not in n] == []
+
+
+def test_findings_crd_names_columns_and_subresource() -> None:
+    crd = findings_crd_doc()["spec"]
+    assert crd["names"]["kind"] == "Finding" and crd["names"]["categories"] == ["causely"]
+    assert crd["scope"] == "Namespaced"
+    (version,) = crd["versions"]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    columns = {c["name"]: c.get("priority", 0) for c in version["additionalPrinterColumns"]}
+    assert columns == {"Destination": 0, "Severity": 0, "Last": 0, "State": 0, "Incident": 0, "Age": 0,
+                       "Object ID": 1, "Occurrence": 1, "Error": 1}
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["notification"]["properties"]["timestamp"]["type"] == "string"  # ns fit no int53
 
 
 def test_schema_enums_and_defaults() -> None:
@@ -145,9 +175,12 @@ def test_schema_enums_and_defaults() -> None:
     assert spec["tokenSecretRef"]["properties"]["key"]["default"] == "token"
     assert spec["filters"]["items"]["properties"]["operator"]["enum"] == ["equals", "not_equals", "in", "not_in"]
     status = crd_schema()["properties"]["status"]["properties"]
-    assert "overflow" not in status  # the budget is enforced by backpressure, never by dropping records
-    for atomic in ("incidents", "pending"):
+    assert "overflow" not in status
+    for atomic in ("incidents", "pending"):  # kept (deprecated) so 0.1's journal stays readable for the upgrade
         assert status[atomic]["x-kubernetes-map-type"] == "atomic"
+        assert status[atomic]["description"].startswith("Deprecated")
+    for summary in ("findings", "pendingFindings", "failedFindings", "openIncidents"):
+        assert status[summary]["type"] == "integer"
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
 
 
@@ -160,7 +193,7 @@ def test_example_destination_uses_every_spec_field_but_the_exclusive_one() -> No
 def test_every_rbac_rule_says_what_it_is_for() -> None:
     lines = (MANIFESTS / "rbac.yaml").read_text().splitlines()
     rule_lines = [i for i, line in enumerate(lines) if line.strip().startswith("- apiGroups:")]
-    assert len(rule_lines) == 5  # secrets, incidentdestinations, their status, core and events.k8s.io events
+    assert len(rule_lines) == 7  # secrets, incidentdestinations, their status, findings, their status, leases, events
     assert [lines[i] for i in rule_lines if not lines[i - 1].strip().startswith("#")] == []
 
 
@@ -277,7 +310,7 @@ def test_status_subresource_and_printer_columns(
         ],
         "counters": {"created": 5, "updated": 1, "resolved": 2, "skipped": 7, "failed": 0},
         "openIncidents": 3,
-        "pendingActions": 0,
+        "pendingFindings": 0,
         "lastSyncTime": "2025-01-01T00:00:00Z",
         "message": "3 open incidents",
     }
@@ -289,7 +322,7 @@ def test_status_subresource_and_printer_columns(
                      "-p", json.dumps({"status": status}))
 
     (row,) = table(kube_api.kubectl("get", "incdest", "columns", "-n", namespace).stdout)
-    assert list(row) == ["NAME", "READY", "REASON", "OPEN", "CREATED", "RESOLVED", "SOURCE", "AGE"]
+    assert list(row) == ["NAME", "READY", "REASON", "OPEN", "CREATED", "RESOLVED", "PENDING", "SOURCE", "AGE"]
     assert row["READY"] == "True" and row["REASON"] == "Synced" and row["SOURCE"] == "IncidentDestination"
     assert (row["OPEN"], row["CREATED"], row["RESOLVED"]) == ("3", "5", "2")
 
@@ -327,17 +360,22 @@ def test_kustomize_renders_and_the_server_accepts_it(
     docs = rendered_base(kube_api)
     assert {d["kind"] for d in docs} == {
         "CustomResourceDefinition", "Namespace", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service",
+        "PodDisruptionBudget",
     }
     for doc in docs:
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "causely-incidentio", doc["kind"]
         if doc["kind"] not in {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}:
             assert doc["metadata"]["namespace"] == "causely", doc["kind"]
-    (crd,) = by_kind(docs, "CustomResourceDefinition")
-    assert crd == crd_doc()
+    assert sorted(by_kind(docs, "CustomResourceDefinition"), key=lambda d: d["metadata"]["name"]) == [
+        findings_crd_doc(), crd_doc()]
+    (pdb,) = by_kind(docs, "PodDisruptionBudget")
+    assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
 
-    # A server-side dry run needs the namespace to exist; create just that, then dry-run everything.
+    # A server-side dry run needs the namespace to exist; create just that, then dry-run everything. The
+    # PodDisruptionBudget is policy/v1, which 1.20 predates (it arrived in 1.21; policy/v1beta1 is gone since
+    # 1.25): it is checked above and left out of this server's dry run.
     apply(kube_api, by_kind(docs, "Namespace"))
-    out = apply(kube_api, docs, "--dry-run=server")
+    out = apply(kube_api, [d for d in docs if d["kind"] != "PodDisruptionBudget"], "--dry-run=server")
     assert "deployment.apps/causely-incidentio created (server dry run)" in out
     assert "role.rbac.authorization.k8s.io/causely-incidentio created (server dry run)" in out
 
@@ -345,7 +383,11 @@ def test_kustomize_renders_and_the_server_accepts_it(
 def test_deployment_is_hardened_and_wired(kube_api: KubeAPIServer) -> None:
     (deployment,) = by_kind(rendered_base(kube_api), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2  # every replica receives; the Lease holder reconciles
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 5 + 25  # shutdown delay + drain
     assert spec["selector"]["matchLabels"]["app.kubernetes.io/name"] == "causely-incidentio"
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == "causely-incidentio"
@@ -369,6 +411,7 @@ def test_deployment_is_hardened_and_wired(kube_api: KubeAPIServer) -> None:
 
     env = {e["name"]: e["valueFrom"] for e in container["env"]}
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}  # the replica's Lease identity
     for name in ("INCIDENT_IO_API_TOKEN", "INCIDENT_IO_INCIDENT_TYPE_ID", "INCIDENT_IO_SEVERITY_ID",
                  "INCIDENT_IO_RESOLVED_STATUS_NAME", "INCIDENT_IO_NOTIFY_CHANNEL"):
         ref = env[name]["secretKeyRef"]
@@ -408,16 +451,30 @@ def test_rbac_grants_its_namespace_only_and_secrets_read_only(
     assert code != 0 and "forbidden" in err.lower()
 
     assert run("get", "incdest", "-n", namespace)[0] == 0
-    assert run("patch", "incdest", "mine", "-n", namespace, "--type=merge", "--subresource=status",
-               "-p", '{"status": {"message": "written by the operator"}}')[0] == 0
     assert run("patch", "incdest", "mine", "-n", namespace, "--type=merge",
-               "-p", '{"metadata": {"finalizers": ["kopf.zalando.org/KopfFinalizerMarker"]}}')[0] == 0
+               "-p", '{"metadata": {"labels": {"x": "y"}}}')[0] == 0
     assert run("delete", "incdest", "mine", "-n", namespace, "--wait=false")[0] == 0
     code, err = run("get", "incdest", "-n", other_namespace)
     assert code != 0 and "forbidden" in err.lower()
-    for api in ("events", "events.events.k8s.io"):
-        assert run("auth", "can-i", "create", api, "-n", namespace)[0] == 0, api
-        assert run("auth", "can-i", "create", api, "-n", other_namespace)[0] != 0, api
+
+    def can(verb: str, resource: str, ns: str = namespace) -> bool:
+        name, _, sub = resource.partition("/")
+        return run("auth", "can-i", verb, name, "-n", ns, *([f"--subresource={sub}"] if sub else []))[0] == 0
+
+    # exactly the verbs the code uses, nothing more (no update, no patch on Events, no events.k8s.io)
+    for resource, verbs in {
+        "secrets": {"get", "list", "watch"},
+        "incidentdestinations.notifications.causely.ai": {"get", "list", "watch", "create", "patch", "delete"},
+        "incidentdestinations.notifications.causely.ai/status": {"patch"},
+        "findings.notifications.causely.ai": {"get", "list", "watch", "create", "patch", "delete"},
+        "findings.notifications.causely.ai/status": {"patch"},
+        "leases.coordination.k8s.io": {"get", "create", "update"},
+        "events": {"create"},
+        "events.events.k8s.io": set(),
+    }.items():
+        for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+            assert can(verb, resource) is (verb in verbs), (verb, resource)
+            assert not can(verb, resource, other_namespace), (verb, resource, "other namespace")
     code, _ = run("auth", "can-i", "list", "namespaces")
     assert code != 0
 

@@ -289,7 +289,9 @@ def test_environment_variables_define_a_default_destination(
         oid = str(uuid.uuid4())
         assert op.post(detected(oid, "High")).json()["destinations"] == [
             f"incidentdestination/{namespace}/incidentio-env"]
-        op.post(detected(oid, "High", "2026-11-26T11:00:00Z", type="ProblemCleared"))
+        r = op.post(detected(oid, "High", "2026-11-26T11:00:00Z", type="ProblemCleared"))
+        assert r.status_code == 202 and r.json()["destinations"] == [
+            f"incidentdestination/{namespace}/incidentio-env"], r.text
         wait_for(lambda: [i["incident_status"]["name"] for i in incidents_for(sim, oid)] == ["Fixed"],
                  "the incident resolved to Fixed (post-incident)")
     finally:

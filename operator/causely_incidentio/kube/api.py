@@ -65,8 +65,7 @@ class KubeApi:
             GROUP, VERSION, namespace, PLURAL, name, {"status": status},
             _content_type=MERGE_PATCH, _preload_content=False,  # type: ignore[call-arg]
         )
-        await resp.read()  # drain it, so the connection is reused instead of a new TLS handshake per patch
-        resp.release()
+        await checked_body(resp)  # read it, so the connection is reused instead of a new TLS handshake per patch
 
     async def apply_mirror(self, secret: Mapping[str, Any]) -> str:
         """Create (or re-own) the IncidentDestination that mirrors a labelled Secret; returns its name."""
@@ -136,11 +135,11 @@ class KubeApi:
             resp: Any = await self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, FINDINGS, name, _preload_content=False
             )
+            return await _json(resp)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return await _json(resp)
 
     async def create_finding(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         resp = await self.custom.create_namespaced_custom_object(
@@ -182,12 +181,11 @@ class KubeApi:
     async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             resp: Any = await self.core.read_namespaced_secret(name, namespace, _preload_content=False)
+            return await _json(resp)
         except ApiException as exc:
             if exc.status in (403, 404):
                 return None
             raise
-        data: dict[str, Any] = json.loads(await resp.read())
-        return data
 
     # -- Events --------------------------------------------------------------------------------------
     async def post_event(
@@ -217,16 +215,29 @@ class MirrorConflict(RuntimeError):
     """A labelled Secret's mirror name is taken by a user's own IncidentDestination."""
 
 
-async def _json(resp: Any) -> dict[str, Any]:
+async def checked_body(resp: Any) -> bytes:
+    """The body of a raw (``_preload_content=False``) response; raises :class:`ApiException` on a non-2xx.
+
+    kubernetes_asyncio raises for errors only when it preloads the response: a raw 404 or 409 comes back as a
+    ``Status`` document, which must never be mistaken for the object. The error carries the status and
+    reason, never the body.
+    """
     try:
-        data: dict[str, Any] = json.loads(await resp.read())
+        body: bytes = await resp.read()
     finally:
         resp.release()
+    if not 200 <= resp.status <= 299:
+        raise ApiException(status=resp.status, reason=resp.reason)
+    return body
+
+
+async def _json(resp: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(await checked_body(resp))
     return data
 
 
 async def _items(resp: Any) -> list[dict[str, Any]]:
-    data: dict[str, Any] = json.loads(await resp.read())
+    data: dict[str, Any] = json.loads(await checked_body(resp))
     items: list[dict[str, Any]] = data.get("items") or []
     return items
 

@@ -238,6 +238,7 @@ def record_from_status(
         created_at=created_at,
         updated_at=_parse_time(status.get("lastSyncTime")),
         incident_severity=status.get("incidentSeverity") or None,
+        create_attempted=status.get("createAttempted") if isinstance(status.get("createAttempted"), int) else None,
     )
 
 
@@ -278,6 +279,7 @@ def status_from_record(
         "lastError": truncate(record.last_error),
         "lastSyncTime": now_text,
         "conditions": [condition],
+        "createAttempted": record.create_attempted,
     }
     if observed_generation is not None:
         status["observedGeneration"] = observed_generation

@@ -180,6 +180,8 @@ class FindingStore:
         )
         self._entries[key] = entry
         self._names[(ns, name)] = key
+        log.debug("Finding %s/%s: generation %d, observed %s, resourceVersion %s, state %s", ns, name, generation,
+                  observed, rv, entry.state_label)
         if entry.has_work and self.on_work is not None:
             self.on_work(dest_id)
 
@@ -264,6 +266,8 @@ class FindingStore:
         rv = entry.resource_version if entry else None
         for _attempt in range(MAX_CONFLICTS):
             decision = F.next_spec(current, intake.destination_id, n, intake.payload, intake.received_at)
+            log.debug("Finding %s/%s: %s %s is %s (resourceVersion %s)", namespace, name, n.type.value,
+                      n.timestamp_ns, decision.reason, rv)
             if decision.spec is None:
                 return decision.reason
             try:
@@ -366,6 +370,17 @@ class FindingStore:
         written = await self._write_status(record, e.observed if e else None, reset_backoff=False)
         if written and counter is not None:
             self._counters.setdefault(record.destination_id, Counters()).add(counter)
+
+    async def intend_create(self, record: FindingRecord, occurrence: int) -> None:
+        """Write-ahead before a create: status says a create was sent for ``occurrence``.
+
+        If the leader dies before recording the outcome and a clear supersedes the detection, the next leader
+        sees the marker and replays the create's key (the incident may exist) instead of assuming none does.
+        """
+        e = self.entry(record.destination_id, record.object_id)
+        base = e.record if e is not None and e.record is not None else record
+        await self._write_status(base.copy(create_attempted=occurrence), e.observed if e else None,
+                                 reset_backoff=False)
 
     async def retry_later(self, action: PendingAction, error: str) -> None:
         self._work.pop(action.seq, None)

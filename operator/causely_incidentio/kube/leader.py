@@ -22,6 +22,8 @@ from kubernetes_asyncio.leaderelection.electionconfig import Config
 from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
 
+from causely_incidentio.kube.findingstore import describe
+
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "causely-incidentio-reconciler"
@@ -79,14 +81,15 @@ class LeaderElector:
     async def _run(self) -> None:
         while True:
             lock = LeaseLock(self.name, self.namespace, self.identity, self.api_client)
-            config = Config(lock, self.lease_duration, self.renew_deadline, self.retry_period,
+            # The Lease stores whole seconds, and the library writes str(lease_duration) into it: an int.
+            config = Config(lock, max(1, round(self.lease_duration)), self.renew_deadline, self.retry_period,
                             self._lead, self._stop_leading)
             try:
                 await LeaderElection(config).run()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the API server unreachable: the library does not catch that
-                log.warning("leader election: %s; trying again", type(exc).__name__)
+                log.warning("leader election: %s; trying again", describe(exc))
             await self._stop_leading()
             await asyncio.sleep(self.retry_period)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from kubernetes_asyncio import watch
 
-from causely_incidentio.kube.api import KubeApi
+from causely_incidentio.kube.api import KubeApi, checked_body
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,7 @@ class SecretWatcher:
         """List the labelled Secrets of ``ns`` (all when None); report the ones gone since the last list."""
         fn, args = self._list_call(ns)
         resp = await fn(*args, label_selector=self.selector, _preload_content=False)
-        try:
-            data = json.loads(await resp.read())
-        finally:
-            resp.release()
+        data = json.loads(await checked_body(resp))
         items: list[dict[str, Any]] = data.get("items") or []
         self._rv[ns] = str((data.get("metadata") or {}).get("resourceVersion") or "")
         seen = {(i["metadata"]["namespace"], i["metadata"]["name"]) for i in items}

@@ -25,8 +25,8 @@ writes the resulting record; this module only decides. The table (also in ``docs
 ``open`` and ``cleared``). Rows 2–7 ignore filters and the threshold on purpose: once an incident exists, every
 later notification for that finding reaches it, so a clear reported at a lower severity never strands it.
 Rows 9–11 move to occurrence ``n + 1`` when the previous incident for the finding was resolved or closed and a
-ProblemDetected arrives (a re-detection opens a new incident with a new idempotency key; an Updated is row 12), and keep the occurrence otherwise (a
-retried or previously failed create must reuse its key).
+ProblemDetected arrives (a re-detection opens a new incident with a new idempotency key; an Updated is row 12),
+and keep the occurrence otherwise (a retried or previously failed create must reuse its key).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Kind(StrEnum):
     UPDATE = "update"
     RESOLVE = "resolve"
     MARK_CLEARED = "mark-cleared"
+    RECOVER = "recover"  # replay an unrecorded create by its key, then carry the clear out
     SKIP = "skip"
     IGNORE = "ignore"
 
@@ -58,7 +59,7 @@ class Decision:
 
     @property
     def calls_incident_io(self) -> bool:
-        return self.kind in (Kind.CREATE, Kind.UPDATE, Kind.RESOLVE)
+        return self.kind in (Kind.CREATE, Kind.UPDATE, Kind.RESOLVE, Kind.RECOVER)
 
 
 def idempotency_key(destination_id: str, object_id: str, occurrence: int) -> str:
@@ -93,6 +94,11 @@ def decide_for_occurrence(
             )
     elif record.state in ENDED and n.type is not NotificationType.CLEARED:
         return Decision(Kind.IGNORE, "ended-this-occurrence", record.occurrence, 12)
+    elif (n.type is NotificationType.CLEARED and not record.has_incident
+          and record.create_attempted == record.occurrence):
+        # A create was sent for this occurrence and its outcome never recorded (the leader died between the
+        # two): the incident may exist. Replay the create by its key, then resolve what it returns.
+        return Decision(Kind.RECOVER, "unrecorded-create", record.occurrence, 13)
     return decide(record, n, dest)
 
 

@@ -48,6 +48,9 @@ class FindingRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     incident_severity: str | None = None  # the incident.io severity given (shown on Findings; not in SQLite)
+    # Kubernetes: the occurrence whose create was sent but whose outcome is not recorded yet (a write-ahead
+    # marker). A superseding clear then replays that create's key instead of assuming no incident exists.
+    create_attempted: int | None = None
 
     @property
     def has_incident(self) -> bool:

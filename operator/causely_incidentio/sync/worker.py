@@ -385,6 +385,7 @@ class DestinationWorker:
     async def _drain(self) -> bool:
         """Carry out every pending action once. Returns True when some action must be retried later."""
         actions = await self.journal.pending(self.destination_id, limit=self.batch_size)
+        log.debug("worker %s: %d action(s) to carry out", self.destination_id, len(actions))
         if not actions:
             return False
         groups: dict[str, list[PendingAction]] = {}
@@ -490,6 +491,8 @@ class DestinationWorker:
         try:
             if d.kind is Kind.CREATE:
                 return await self._create(d, base, n)
+            if d.kind is Kind.RECOVER:
+                return await self._recover(d, base, n)
             # Look before editing: an incident a human already resolved or closed is recorded, never edited.
             ended = await self._ended_outside(base)
             if ended is not None:
@@ -516,6 +519,9 @@ class DestinationWorker:
             default_type = await self.catalog.default_incident_type()
             type_id = default_type.id if default_type else None
         occurrence = d.occurrence
+        intend = getattr(self.journal, "intend_create", None)
+        if intend is not None:  # write-ahead, so a clear that supersedes an unrecorded create can find it
+            await intend(base, occurrence)
         for _ in range(MAX_REPLAYED_ENDED):
             incident = await self.client.create_incident(
                 idempotency_key=idempotency_key(self.destination_id, n.object_id, occurrence),
@@ -536,7 +542,7 @@ class DestinationWorker:
             if n.timestamp is None or incident.created_at >= n.timestamp:
                 record = self._with_incident(base, incident).copy(
                     state=State.CLOSED_OUTSIDE, occurrence=occurrence, severity=n.severity.value, title=n.title,
-                    last_error=None,
+                    last_error=None, create_attempted=None,
                 )
                 return Outcome(record, None, (
                     "IncidentClosedOutside",
@@ -546,13 +552,28 @@ class DestinationWorker:
             occurrence += 1
         record = self._with_incident(base, incident).copy(
             state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None,
-            incident_severity=severity.name,
+            incident_severity=severity.name, create_attempted=None,
         )
         return Outcome(record, "created", (
             "IncidentCreated",
             f"created {incident.reference} for {n.object_id} ({n.severity.value} → {severity.name}): {n.title}",
             False,
         ))
+
+    async def _recover(self, d: Decision, base: FindingRecord, n: Notification) -> Outcome:
+        """A clear for an occurrence whose create was sent but never recorded: find the incident, then resolve.
+
+        The create is replayed with the occurrence's key: incident.io answers with the incident it made, if it
+        did (and only when it had not, this makes one — opened and resolved at once, which is what happened).
+        """
+        created = await self._create(d, base.copy(create_attempted=None), n)
+        record = created.record
+        if not record.has_incident:
+            return created  # replayed an incident a human already ended, or refused: recorded as it is
+        if not self.config.resolved_status_name:
+            return Outcome(record.copy(state=State.CLEARED_LEFT_OPEN), created.counter, created.event)
+        resolved = await self._resolve(record)
+        return Outcome(resolved.record, resolved.counter, resolved.event)
 
     async def _update(self, base: FindingRecord, n: Notification) -> Outcome:
         assert base.incident_id is not None
