@@ -141,3 +141,29 @@ async def test_a_hung_lease_renewal_stops_leading_within_the_renew_deadline(monk
         assert not elector.leading and stopped.is_set()
     finally:
         await elector.stop(release=False)
+
+
+async def test_a_clear_arriving_while_the_secret_is_being_re_created_reaches_the_findings() -> None:
+    """Token rotation by delete + create: between the mirror's DELETED and the new one's ADDED the destination
+    is removed from the pipeline, so a ProblemCleared for its open incident is routed nowhere and answered 202.
+    The Finding outlives the destination (docs/findings.md), so the clear must be written to it; today it is
+    dropped and the incident stays open for ever (issue 7: 'nothing lost when a Secret ... is re-created')."""
+    from pydantic import SecretStr
+
+    from causely_incidentio.destinations import DestinationConfig, DestinationSource
+    from causely_incidentio.settings import Settings
+    from causely_incidentio.sync.pipeline import Pipeline
+    from causely_docs import payload
+
+    api = FakeFindingApi()
+    store = FindingStore(api)
+    pipeline = Pipeline(store, Settings(), active=False)
+    pipeline.upsert(DestinationConfig(id=DEST, name="dest", source=DestinationSource.SECRET,
+                                      token=SecretStr("k")))
+    raw = json.dumps(detected("A")).encode()
+    await pipeline.accept(parse_notification(raw), raw)
+    await pipeline.remove(DEST)  # the labelled Secret was deleted; its replacement is on its way
+    clear = json.dumps(payload("cleared.json", objectId="A", timestamp="2026-11-26T10:05:00Z")).encode()
+    result = await pipeline.accept(parse_notification(clear), clear)
+    assert DEST in result.destinations
+    assert obj(api, "A")["spec"]["notification"]["type"] == "ProblemCleared"
