@@ -8,7 +8,6 @@ import base64
 import json
 import os
 
-import pytest
 from causely_docs import detected
 from kubeapi import KubeAPIServer
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
+import json
 import re
 import zlib
 from collections.abc import Mapping
@@ -92,6 +93,36 @@ def decode_payload(text: str) -> bytes:
         raise ValueError(f"payload is not {PAYLOAD_ENCODING}: {exc}") from None
 
 
+PAYLOAD_BUDGET = 256 * 1024  # encoded payload bytes kept in spec; etcd refuses objects over ~1.5 MiB
+TEXT_LIMIT = 1024  # characters of title and entity in spec's plain fields
+COMPACT_STRING = 8 * 1024  # when a payload is over budget: strings cut to this many characters...
+COMPACT_LIST = 100  # ...and lists to this many items (the summary renders far less than either)
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= COMPACT_STRING else value[: COMPACT_STRING - 3] + "..."
+    if isinstance(value, list):
+        return [_compact(v) for v in value[:COMPACT_LIST]]
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    return value
+
+
+def stored_payload(payload: bytes) -> str:
+    """The payload as spec keeps it: compressed, and — only when that is still over budget — with its long
+    strings and lists cut, so a 1 MiB notification of incompressible text still fits etcd."""
+    encoded = encode_payload(payload)
+    if len(encoded) <= PAYLOAD_BUDGET:
+        return encoded
+    compacted = json.dumps(_compact(json.loads(payload)), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return encode_payload(compacted)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."
+
+
 # -- spec: what the receiver writes ----------------------------------------------------------------------
 def _rfc3339(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -109,12 +140,12 @@ def notification_fields(n: Notification, received_at: float) -> dict[str, Any]:
         "type": n.type.value,
         "severity": n.severity.value,
         "timestamp": "" if n.timestamp_ns is None else str(n.timestamp_ns),
-        "title": n.title,
+        "title": _clip(n.title),
         "receivedAt": _rfc3339(received_at),
     }
     entity = _entity(n)
     if entity:
-        fields["entity"] = entity
+        fields["entity"] = _clip(entity)
     return fields
 
 
@@ -153,13 +184,16 @@ def next_spec(
         "destination": destination_id,
         "objectId": n.object_id,
         "notification": notification_fields(n, received_at),
-        "payload": encode_payload(payload),
+        "payload": stored_payload(payload),
         "payloadEncoding": PAYLOAD_ENCODING,
+        "payloadSha256": hashlib.sha256(payload).hexdigest(),
     }
     if current is None:
         return SpecDecision({**base, "occurrence": 1}, "new")
     old_ts, new_ts = spec_timestamp(current), n.timestamp_ns
     old_type = spec_type(current)
+    if new_ts is None and current.get("payloadSha256") == base["payloadSha256"]:
+        return SpecDecision(None, "duplicate")  # no timestamp to order by: the very same body is a resend
     if old_ts is not None and new_ts is not None:
         if new_ts < old_ts:
             return SpecDecision(None, "stale")

@@ -81,6 +81,7 @@ class Entry:
     occurrence: int
     spec_type: str | None
     spec_ts: str
+    spec_digest: str
     record: FindingRecord | None
     payload: str | None  # compressed, only while there is work
     received_at: float
@@ -98,7 +99,8 @@ class Entry:
 
     def spec_view(self) -> dict[str, Any]:
         """The part of spec the receiver's rule reads."""
-        return {"occurrence": self.occurrence, "notification": {"type": self.spec_type, "timestamp": self.spec_ts}}
+        return {"occurrence": self.occurrence, "payloadSha256": self.spec_digest,
+                "notification": {"type": self.spec_type, "timestamp": self.spec_ts}}
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class FindingStore:
         self._entries: dict[tuple[str, str], Entry] = {}
         self._names: dict[tuple[str, str], tuple[str, str]] = {}
         self._work: dict[int, _Work] = {}
+        self._in_flight: dict[tuple[str, str], int] = {}  # finding → the generation the reconciler works on
         self._next_seq = 1
         self._counters: dict[str, Counters] = {}
         self.on_work: Callable[[str], None] | None = None  # wakes the destination's worker (leader)
@@ -171,6 +174,7 @@ class FindingStore:
             resource_version=rv, generation=generation, observed=observed,
             occurrence=int(spec.get("occurrence") or 1), spec_type=notification.get("type"),
             spec_ts=str(notification.get("timestamp") or ""),
+            spec_digest=str(spec.get("payloadSha256") or ""),
             record=F.record_from_status(dest_id, oid, status, created),
             payload=spec.get("payload") if generation != observed else None,
             received_at=_time(notification.get("receivedAt")) or created,
@@ -323,6 +327,7 @@ class FindingStore:
             seq = self._next_seq
             self._next_seq += 1
             self._work[seq] = _Work((e.destination_id, e.object_id), e.generation)
+            self._in_flight[(e.destination_id, e.object_id)] = e.generation
             attempts = e.record.attempts if e.record and e.record.last_error else 0
             actions.append(PendingAction(seq, e.destination_id, e.object_id, payload, e.received_at,
                                          attempts, e.record.last_error if e.record else None, e.occurrence))
@@ -361,13 +366,26 @@ class FindingStore:
     ) -> None:
         work = self._work.pop(action.seq, None)
         generation = work.generation if work else None
-        written = await self._write_status(record, generation, reset_backoff=True)
+        self._in_flight.pop((record.destination_id, record.object_id), None)
+        written = await self._write_status(
+            record.destination_id, record.object_id, lambda _fresh: record, generation, reset_backoff=True,
+            carried_out=True,
+        )
         if written and counter is not None:
             self._counters.setdefault(record.destination_id, Counters()).add(counter)
 
     async def save_record(self, record: FindingRecord, counter: str | None, history: HistoryEntry) -> None:
+        """The periodic re-check found a human closed the incident: record it unless a newer result is there."""
         e = self.entry(record.destination_id, record.object_id)
-        written = await self._write_status(record, e.observed if e else None, reset_backoff=False)
+        seen = e.observed if e else None
+
+        def build(fresh: FindingRecord | None) -> FindingRecord | None:
+            if fresh is not None and fresh.incident_id != record.incident_id:
+                return None  # the Finding moved on (a new occurrence) since the re-check read it
+            return record
+
+        written = await self._write_status(record.destination_id, record.object_id, build, seen,
+                                           reset_backoff=False, newer_only=True)
         if written and counter is not None:
             self._counters.setdefault(record.destination_id, Counters()).add(counter)
 
@@ -376,15 +394,20 @@ class FindingStore:
 
         If the leader dies before recording the outcome and a clear supersedes the detection, the next leader
         sees the marker and replays the create's key (the incident may exist) instead of assuming none does.
+        Written on top of the status as it is, and never over a newer result.
         """
-        e = self.entry(record.destination_id, record.object_id)
-        base = e.record if e is not None and e.record is not None else record
-        await self._write_status(base.copy(create_attempted=occurrence), e.observed if e else None,
-                                 reset_backoff=False)
+        key = (record.destination_id, record.object_id)
+
+        def build(fresh: FindingRecord | None) -> FindingRecord:
+            return (fresh or record).copy(create_attempted=occurrence)
+
+        await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
 
     async def retry_later(self, action: PendingAction, error: str) -> None:
-        self._work.pop(action.seq, None)
-        e = self.entry(action.destination_id, action.object_id)
+        work = self._work.pop(action.seq, None)
+        key = (action.destination_id, action.object_id)
+        self._in_flight.pop(key, None)
+        e = self._entries.get(key)
         if e is None:
             return
         attempts = action.attempts + 1
@@ -392,30 +415,55 @@ class FindingStore:
         e.not_before = self.clock() + wait
         if self.on_work is not None:  # wake the worker when the wait is over (it sleeps while nothing is due)
             asyncio.get_running_loop().call_later(wait + 0.05, self.on_work, action.destination_id)
-        base = e.record or FindingRecord(e.destination_id, e.object_id, occurrence=e.occurrence)
-        record = base.copy(attempts=attempts, last_error=error)
+
+        def build(fresh: FindingRecord | None) -> FindingRecord:
+            # only the attempt count and the error change, on top of the status as it is now
+            base = fresh or FindingRecord(action.destination_id, action.object_id, occurrence=e.occurrence)
+            return base.copy(attempts=attempts, last_error=error)
+
         with contextlib.suppress(Exception):  # informational: the next attempt writes again
-            await self._write_status(record, e.observed, reset_backoff=False)
+            await self._write_status(*key, build, work.generation if work else None, reset_backoff=False)
 
-    async def _write_status(self, record: FindingRecord, generation: int | None, *, reset_backoff: bool) -> bool:
-        """Write ``record`` as the Finding's status for ``generation``; False when a newer result is there.
+    async def _write_status(
+        self,
+        destination_id: str,
+        object_id: str,
+        build: Callable[[FindingRecord | None], FindingRecord | None],
+        generation: int | None,
+        *,
+        reset_backoff: bool,
+        newer_only: bool = False,
+        carried_out: bool = False,
+    ) -> bool:
+        """Write ``build(current record)`` as the Finding's status for ``generation``; False when it did not.
 
-        Guarded by ``resourceVersion``: on a conflict the Finding is read again; a status that already
-        observed this generation or a later one wins, otherwise the result is written on the new version (the
-        receivers changing spec meanwhile does not make it less true: incident.io is in that state).
+        Guarded by ``resourceVersion``: on a conflict the Finding is read again and the record built again on
+        top of what is there. A status that already observed ``generation`` or a later one wins (with
+        ``newer_only``, only a later one): a deposed leader finishing late never overwrites a newer result.
+        Only ``carried_out`` writes set ``observedGeneration`` (the others annotate: attempts, markers).
+        A receiver changing spec meanwhile does not make the result less true — incident.io is in that state —
+        so it is written with the generation it carried out, and the new spec stays work.
         """
-        key = (record.destination_id, record.object_id)
+        key = (destination_id, object_id)
         delay = 0.2
         while True:
             e = self._entries.get(key)
             if e is None:
                 log.warning("Finding for %s %s is gone; result not recorded", *key)
                 return False
-            if generation is not None and e.observed is not None and e.observed > generation:
+            if generation is not None and e.observed is not None and (
+                e.observed > generation or (e.observed == generation and not newer_only)
+            ):
+                return False
+            record = build(e.record)
+            if record is None:
                 return False
             status = F.status_from_record(
-                record, observed_generation=generation, now=self.clock(), previous={"conditions": e.conditions}
+                record, observed_generation=generation if carried_out else e.observed, now=self.clock(),
+                previous={"conditions": e.conditions},
             )
+            if not carried_out:
+                status.pop("observedGeneration", None)  # an annotation never marks work as done
             try:
                 written = await self.api.patch_finding_status(
                     e.namespace, e.name, {"metadata": {"resourceVersion": e.resource_version}, "status": status}

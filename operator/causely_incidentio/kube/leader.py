@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
@@ -27,6 +28,28 @@ from causely_incidentio.kube.findingstore import describe
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "causely-incidentio-reconciler"
+
+
+def _timed_lock(lock_class: type[LeaseLock], timeout: float) -> type[LeaseLock]:
+    """The library's lock with a deadline on every call.
+
+    kubernetes_asyncio sets no request timeout and its renew loop checks its deadline only between calls, so a
+    request hung on a partitioned network would keep a replica leading forever while another takes the
+    expired Lease. A call that takes longer than ``timeout`` raises instead, which ends the election run (and
+    leadership) well within the renew deadline.
+    """
+
+    class TimedLock(lock_class):  # type: ignore[valid-type,misc]
+        async def get(self, name: str, namespace: str) -> Any:
+            return await asyncio.wait_for(super().get(name, namespace), timeout)
+
+        async def create(self, name: str, namespace: str, election_record: Any) -> bool:
+            return bool(await asyncio.wait_for(super().create(name, namespace, election_record), timeout))
+
+        async def update(self, name: str, namespace: str, updated_record: Any) -> bool:
+            return bool(await asyncio.wait_for(super().update(name, namespace, updated_record), timeout))
+
+    return TimedLock
 
 
 def replica_identity() -> str:
@@ -59,11 +82,13 @@ class LeaderElector:
         self.retry_period = retry_period
         self.leading = False
         self._task: asyncio.Task[None] | None = None
+        self._lead_task: asyncio.Task[Any] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="leader-election")
 
     async def _lead(self) -> None:
+        self._lead_task = asyncio.current_task()
         self.leading = True
         log.info("%s holds the Lease %s/%s: reconciling", self.identity, self.namespace, self.name)
         try:
@@ -73,14 +98,18 @@ class LeaderElector:
         await asyncio.Event().wait()  # until the library cancels it (Lease lost)
 
     async def _stop_leading(self) -> None:
+        task, self._lead_task = self._lead_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()  # the library cancels it only when a renewal fails, not when a call raises
         if self.leading:
             self.leading = False
             log.warning("%s no longer holds the Lease: reconciling stops", self.identity)
             await self.on_stopped()
 
     async def _run(self) -> None:
+        call_timeout = max(0.5, min(self.renew_deadline / 2, 5.0))
         while True:
-            lock = LeaseLock(self.name, self.namespace, self.identity, self.api_client)
+            lock = _timed_lock(LeaseLock, call_timeout)(self.name, self.namespace, self.identity, self.api_client)
             # The Lease stores whole seconds, and the library writes str(lease_duration) into it: an int.
             config = Config(lock, max(1, round(self.lease_duration)), self.renew_deadline, self.retry_period,
                             self._lead, self._stop_leading)
@@ -105,7 +134,7 @@ class LeaderElector:
             await self._stop_leading()
         if release and was_leading:
             with contextlib.suppress(Exception):
-                await self.release()
+                await asyncio.wait_for(self.release(), max(1.0, self.renew_deadline))
 
     async def release(self) -> None:
         api = client.CoordinationV1Api(self.api_client)

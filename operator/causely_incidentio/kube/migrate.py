@@ -65,8 +65,9 @@ async def migrate(
         except (codec.CodecError, TypeError) as exc:
             log.warning("%s/%s: old record %s not carried over: %s", namespace, name, oid[:80], exc)
             continue
-        if store.is_known(destination_id, oid):
-            continue
+        known = store.entry(destination_id, oid)
+        if known is not None and known.record is not None:
+            continue  # carried over already (a Finding without status is one a crash left half-way)
         obj = F.finding_body(namespace, destination_id, oid, _spec_for_record(record))
         try:
             created = await api.create_finding(namespace, obj)

@@ -10,6 +10,7 @@ lists labelled Secrets, destinations and Findings once, so no notification is ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -248,6 +249,11 @@ class OperatorRuntime:
             task.cancel()
         self._leader_tasks = []
         await self.pipeline.deactivate()
+        # the last second's counters and conditions (graceful shutdown; after a lost Lease they may fail)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                asyncio.gather(*(self._write_status(d) for d in list(self.objects)), return_exceptions=True), 5.0
+            )
 
     def _wake_worker(self, dest_id: str) -> None:
         worker = self.pipeline.workers.get(dest_id)
@@ -271,6 +277,9 @@ class OperatorRuntime:
             now = time.time()
             for dest_id in self.store.destination_ids() - set(self.objects):
                 self.gone_since.setdefault(dest_id, now)  # gone before this replica started: count from now
+            for dest_id, since in list(self.gone_since.items()):
+                if dest_id not in self.objects and now - since >= self.timing.orphan_grace:
+                    await self.pipeline.remove(dest_id)  # gone for good: stop recording for it
             try:
                 deleted = await self.store.collect(
                     live_destinations=set(self.objects), gone_since=self.gone_since,
@@ -373,7 +382,7 @@ class OperatorRuntime:
                 self.objects.pop(dest_id, None)
                 self._written_status.pop(dest_id, None)
                 self.gone_since[dest_id] = time.time()
-                await self.pipeline.remove(dest_id)
+                await self.pipeline.retire(dest_id, "its object was deleted")
                 secret = self.secrets.get(meta.get("namespace", ""), meta.get("name", ""))
                 if is_mirror(body) and secret is not None and is_incidentio_secret(secret):
                     # Someone deleted a mirror whose Secret is still labelled: put it back (its Findings are

@@ -16,7 +16,7 @@ from typing import Any
 from causely_incidentio.destinations import DestinationConfig
 from causely_incidentio.metrics import Metrics
 from causely_incidentio.payload import Notification
-from causely_incidentio.problems import InvalidInput
+from causely_incidentio.problems import InvalidInput, Problem
 from causely_incidentio.settings import Settings
 from causely_incidentio.sync.journal import DestinationRefused, Journal, JournalUnavailable
 from causely_incidentio.sync.records import Intake
@@ -124,6 +124,19 @@ class Pipeline:
             asyncio.get_running_loop().create_task(worker.stop())
         self.invalid[dest_id] = InvalidDestination(dest_id, error)
         log.warning("destination %s: invalid configuration: %s", dest_id, error.message)
+
+    async def retire(self, dest_id: str, reason: str) -> None:
+        """The object defining a destination is gone, maybe for a moment (a Secret deleted and re-created).
+
+        Delivery stops, but the findings it already tracks keep being recorded for it (as for an invalid
+        destination), so a clear sent meanwhile is there when the destination comes back.
+        """
+        worker = self.workers.pop(dest_id, None)
+        if worker is not None:
+            await worker.stop()
+        self.configs.pop(dest_id, None)
+        self.invalid[dest_id] = InvalidDestination(dest_id, InvalidInput(dest_id, [Problem("", reason)]))
+        log.info("destination %s: %s; findings it tracks are still recorded", dest_id, reason)
 
     async def remove(self, dest_id: str) -> None:
         """Deleting a destination stops its deliveries; its open incidents are left for humans."""

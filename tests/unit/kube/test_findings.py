@@ -123,3 +123,31 @@ def test_failed_and_retrying_show_in_the_condition_and_errors_are_capped() -> No
 def test_resource_versions_compare_as_revisions() -> None:
     assert F.resource_version_newer("10", "9") and not F.resource_version_newer("9", "10")
     assert not F.resource_version_newer("9", "9") and F.resource_version_newer("9", None)
+
+
+def test_an_incompressible_megabyte_still_fits_etcd_and_renders() -> None:
+    import base64
+    import json
+    import os
+
+    doc = {**detected("huge"), "name": base64.b64encode(os.urandom(650_000)).decode()}
+    raw = json.dumps(doc).encode()
+    note, _ = n(doc)
+    spec = F.next_spec(None, DEST, note, raw, 1.0).spec
+    assert spec is not None
+    assert len(json.dumps(spec)) < 300 * 1024  # far below etcd's limit
+    kept = parse_notification(F.decode_payload(spec["payload"]))
+    assert kept.object_id == "huge" and kept.title.startswith(doc["name"][:100])
+    assert len(spec["notification"]["title"]) <= F.TEXT_LIMIT
+    small = json.dumps(detected("small")).encode()
+    assert F.decode_payload(F.stored_payload(small)) == small  # normal payloads are kept byte for byte
+
+
+def test_a_resend_without_timestamp_is_a_duplicate_and_a_different_body_is_newer() -> None:
+    doc = detected("A", type="ProblemUpdated")
+    del doc["timestamp"]
+    first, raw = n(doc)
+    spec = F.next_spec(None, DEST, first, raw, 1.0).spec
+    assert F.next_spec(spec, DEST, first, raw, 2.0).reason == "duplicate"
+    other, raw2 = n({**doc, "severity": "Critical"})
+    assert F.next_spec(spec, DEST, other, raw2, 3.0).reason == "newer"

@@ -4,6 +4,7 @@ code it was written against (branch ``review``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from causely_docs import detected
@@ -78,10 +79,8 @@ async def test_migration_killed_between_create_and_status_write_still_carries_th
             "status": {"incidents": {"open-one": codec.encode_record(rec)}}}
     first = FindingStore(api)
     api.fail["status"] = [PatchFailed(503, "Service Unavailable")]  # the process dies here
-    try:
+    with contextlib.suppress(PatchFailed):
         await migrate(api, api, first, DEST, body)
-    except PatchFailed:
-        pass
     restarted = FindingStore(api)  # a new process lists the Findings, then migrates again
     for o in list(api.objects.values()):
         restarted.observe(None, o)
@@ -101,13 +100,14 @@ async def test_a_hung_lease_renewal_stops_leading_within_the_renew_deadline(monk
     from causely_incidentio.kube import leader as L
 
     class HangingLock:
+        gets = 0  # per process, not per lock: the partition outlasts any new election run
+
         def __init__(self, name: str, namespace: str, identity: str, api_client: object) -> None:
             self.name, self.namespace, self.identity = name, namespace, identity
-            self.gets = 0
 
         async def get(self, name: str, namespace: str):  # type: ignore[no-untyped-def]
-            self.gets += 1
-            if self.gets == 1:
+            HangingLock.gets += 1
+            if HangingLock.gets == 1:
                 exc = ApiException(status=404, reason="Not Found")
                 exc.body = json.dumps({"code": 404})
                 return False, exc
@@ -148,12 +148,12 @@ async def test_a_clear_arriving_while_the_secret_is_being_re_created_reaches_the
     is removed from the pipeline, so a ProblemCleared for its open incident is routed nowhere and answered 202.
     The Finding outlives the destination (docs/findings.md), so the clear must be written to it; today it is
     dropped and the incident stays open for ever (issue 7: 'nothing lost when a Secret ... is re-created')."""
+    from causely_docs import payload
     from pydantic import SecretStr
 
     from causely_incidentio.destinations import DestinationConfig, DestinationSource
     from causely_incidentio.settings import Settings
     from causely_incidentio.sync.pipeline import Pipeline
-    from causely_docs import payload
 
     api = FakeFindingApi()
     store = FindingStore(api)
@@ -162,7 +162,7 @@ async def test_a_clear_arriving_while_the_secret_is_being_re_created_reaches_the
                                       token=SecretStr("k")))
     raw = json.dumps(detected("A")).encode()
     await pipeline.accept(parse_notification(raw), raw)
-    await pipeline.remove(DEST)  # the labelled Secret was deleted; its replacement is on its way
+    await pipeline.retire(DEST, "its object was deleted")  # the Secret was deleted; its replacement is coming
     clear = json.dumps(payload("cleared.json", objectId="A", timestamp="2026-11-26T10:05:00Z")).encode()
     result = await pipeline.accept(parse_notification(clear), clear)
     assert DEST in result.destinations
