@@ -22,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from causely_incidentio.metrics import CONTENT_TYPE_LATEST
 from causely_incidentio.payload import PayloadSyntaxError, parse_notification
@@ -30,6 +31,8 @@ from causely_incidentio.sync.journal import JournalUnavailable
 from causely_incidentio.sync.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+http_log = logging.getLogger(__name__ + ".http")
+"""aiohttp's own server log for this receiver (see :class:`_ClientFaultsAreDebug`)."""
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BUFFERED_BYTES = 32 * MAX_BODY_BYTES
@@ -47,6 +50,24 @@ NO_TOKEN_MESSAGE = (
     "the receiver needs a token (CAUSELY_RECEIVER_TOKEN or --receiver-token-file); "
     "pass --allow-unauthenticated to run without one"
 )
+
+
+class _ClientFaultsAreDebug(logging.Filter):
+    """aiohttp logs a request it cannot parse (a duplicate header, a bad chunk, a body that is not the gzip
+    it claims) at ERROR with a traceback: anyone could flood the log that way. Such a request is the client's
+    fault and got its 4xx, so the record becomes one DEBUG line naming the error's type (its text may quote
+    header values)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError | web.RequestPayloadError):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.msg, record.args = "bad HTTP request from a client (%s)", (type(exc).__name__,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+http_log.addFilter(_ClientFaultsAreDebug())
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -170,6 +191,10 @@ class Receiver:
         except web.HTTPRequestEntityTooLarge:
             self._count("unknown", "too_large")
             return _error(413, "too_large", f"body is over the {MAX_BODY_BYTES} byte limit")
+        except web.RequestPayloadError as exc:  # a broken chunk or Content-Encoding (say, invalid gzip)
+            self._count("unknown", "malformed")
+            return _error(400, "unreadable_body", f"the body could not be decoded ({type(exc.__cause__).__name__})"
+                          if exc.__cause__ else "the body could not be decoded")
         except TimeoutError:
             self._count("unknown", "timeout")
             return _error(408, "timeout", f"the body did not arrive within {self.body_timeout:g} s")
@@ -233,7 +258,7 @@ async def serve(
     ``header_timeout`` closes a connection that has not sent complete request headers that long after it
     opened, or that sat idle that long between requests: half-open connections cannot pile up.
     """
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=header_timeout)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=header_timeout, logger=http_log)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
