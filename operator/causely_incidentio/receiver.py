@@ -94,32 +94,36 @@ class BufferFull(Exception):
 
 
 class ByteBudget:
-    """Bytes of request bodies held at once; ``hold`` waits for room, up to ``wait`` seconds."""
+    """Bytes of request bodies held at once; ``hold`` waits for room, up to ``wait`` seconds.
+
+    Released without awaiting, so a cancelled handler can never leak its share.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self._changed: asyncio.Condition | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     @asynccontextmanager
     async def hold(self, size: int, wait: float) -> AsyncIterator[None]:
         size = min(size, self.limit)
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        changed = self._changed
-        async with changed:
-            try:
-                async with asyncio.timeout(wait):
-                    await changed.wait_for(lambda: self.used + size <= self.limit)
-            except TimeoutError:
-                raise BufferFull from None
-            self.used += size
+        try:
+            async with asyncio.timeout(wait):
+                while self.used + size > self.limit:
+                    room: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                    self._waiters.append(room)
+                    await room
+        except TimeoutError:
+            raise BufferFull from None
+        self.used += size
         try:
             yield
         finally:
-            async with changed:
-                self.used -= size
-                changed.notify_all()
+            self.used -= size
+            waiters, self._waiters = self._waiters, []
+            for room in waiters:
+                if not room.done():
+                    room.set_result(None)
 
 
 def _is_json(content_type: str) -> bool:
