@@ -482,29 +482,29 @@ def _encodable(text: str) -> bool:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKETS = {c: None for c in range(128) if chr(c) not in "[]{}"}
 
 
-def _may_need_walk(text: str) -> bool:
-    """Cheap screen on the JSON text: False when it has no surrogate escape and is shallow enough.
+def _may_need_walk(text: str, document: Any) -> bool:
+    """Cheap screen of a parsed body: False when it has no surrogate and is shallow enough.
 
     Text decoded from UTF-8 can only carry a surrogate as a ``\\uD800``-style escape (a ``str`` given
-    directly is checked whole), and nesting can only be deep if brackets outside strings say so; most
-    bodies skip the per-value walk entirely.
+    directly is checked whole), and nesting can only be deep if the text has enough brackets; only then
+    are the containers (not every value) walked. Most bodies skip the per-value walk of
+    :func:`_intake_problems` entirely.
     """
     if not _encodable(text) or _SURROGATE_ESCAPE.search(text):
         return True
     if text.count("[") + text.count("{") <= MAX_NESTING:
         return False
-    depth = deepest = 0
-    for c in _JSON_STRING.sub("", text).translate(_NOT_BRACKETS):
-        if c in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif c in "]}":
-            depth -= 1
-    return deepest > MAX_NESTING
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth >= MAX_NESTING:
+            return True
+        for item in value.values() if isinstance(value, dict) else value:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+    return False
 
 
 def _intake_problems(document: Mapping[str, Any]) -> tuple[list[Problem], bool]:
@@ -555,9 +555,9 @@ def parse_notification(data: bytes | str | Mapping[str, Any]) -> Notification:
             raise PayloadSyntaxError(f"body is not UTF-8 (byte {exc.start})") from None
     screened = False
     if isinstance(data, str):
-        screened = not _may_need_walk(data)
+        text = data
         try:
-            data = json.loads(data)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise PayloadSyntaxError(
                 f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -568,6 +568,7 @@ def parse_notification(data: bytes | str | Mapping[str, Any]) -> Notification:
             ) from None
         except ValueError:  # Python's limit on integer digits (4,300): no real field needs such a number
             raise PayloadSyntaxError("body has a number with more than 4,300 digits") from None
+        screened = isinstance(data, dict) and not _may_need_walk(text, data)
     if not isinstance(data, Mapping):
         raise InvalidInput(
             "notification",

@@ -220,3 +220,9 @@ def test_a_raw_surrogate_in_a_str_body_is_found_too() -> None:
     """A ``str`` (not bytes) may hold the surrogate itself rather than its ``\\ud800`` escape."""
     body = json.dumps(base(), ensure_ascii=False).replace('"Malfunction"', '"bad \ud800"')
     assert fields_of(body) == ["name"]
+
+
+def test_broken_json_full_of_escaped_quotes_is_refused_before_any_screening() -> None:
+    """A screen run on broken JSON could take quadratic time (each escaped quote a new string start)."""
+    with pytest.raises(PayloadSyntaxError):
+        parse_notification("[" * 40 + '"' + '\\"' * 200_000)
