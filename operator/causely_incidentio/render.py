@@ -103,23 +103,39 @@ def _fixed(text: str) -> _Section:
     return _Section(text, shrink)
 
 
-def _list_section(heading: str, items: list[str], noun: str) -> _Section:
-    """A heading and bullet list; shrinking keeps the first items and says how many were left out."""
+def _list_section(heading: str, items: list[str], noun: str, omitted: int = 0) -> _Section:
+    """A heading and bullet list; shrinking keeps the first items and says how many were left out.
+
+    ``omitted`` counts items already cut at parse time (payload.MAX_LIST_ITEMS), so the "more" line stays
+    true. Shrinking is linear: each candidate's size comes from running sums, and only the chosen one is
+    built (rebuilding the list per dropped item made a large notification take seconds).
+    """
+    total = len(items) + omitted
+
+    def more(kept: int) -> str:
+        dropped = total - kept
+        return f"- … {dropped} more {noun}{'s' if dropped > 1 else ''} in Causely" if dropped else ""
 
     def build(kept: int) -> str:
-        if kept == 0 and not items:
+        if kept == 0 and not items and not omitted:
             return ""
         lines = [heading, "", *items[:kept]]
-        dropped = len(items) - kept
-        if dropped:
-            lines.append(f"- … {dropped} more {noun}{'s' if dropped > 1 else ''} in Causely")
+        if total - kept:
+            lines.append(more(kept))
         return "\n".join(lines)
 
     def shrink(budget: int) -> str:
+        if not items and not omitted:
+            return ""
+        head = _size(heading) + 1  # the heading, then "\n" + "" for the blank line
+        prefix = [0]  # prefix[k]: bytes of the first k items, each with its leading "\n"
+        for item in items:
+            prefix.append(prefix[-1] + 1 + _size(item))
         for kept in range(len(items), -1, -1):
-            text = build(kept)
-            if _size(text) <= budget:
-                return text
+            tail = more(kept)
+            size = head + prefix[kept] + (1 + _size(tail) if tail else 0)
+            if size <= budget:
+                return build(kept)
         return ""
 
     return _Section(build(len(items)), shrink)
@@ -198,8 +214,9 @@ def render_summary(n: Notification, *, limit_bytes: int = SUMMARY_LIMIT_BYTES) -
     sections: dict[str, _Section] = {
         "what": _fixed(what),
         "where": _fixed("### Where\n\n" + "\n".join(where)),
-        "slos": _list_section("### Impacted SLOs", slo_items, "impacted SLO"),
-        "remediation": _list_section("### Remediation options", remediation_items, "remediation option"),
+        "slos": _list_section("### Impacted SLOs", slo_items, "impacted SLO", n.omitted_slos),
+        "remediation": _list_section("### Remediation options", remediation_items, "remediation option",
+                                     n.description.omitted_remediation_options),
         "details": _text_section("### Details", details, "details truncated; see Causely")
         if details
         else _fixed(""),

@@ -1,4 +1,9 @@
-"""``causely-incidentio status --state FILE``: what the standalone journal knows, as a table or JSON."""
+"""``causely-incidentio status --state FILE``: what the standalone journal knows, as a table or JSON.
+
+Every value in the table comes from a sender (titles, objectIds) or a server (errors), so it is shown as
+plain text: rich would otherwise read ``[/]`` or ``[red]`` in a title as markup and fail or restyle it, and
+control characters become spaces so a title cannot send escape sequences to the terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,14 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from causely_incidentio.sync.journal import SqliteJournal
 
@@ -38,6 +45,14 @@ async def collect(state: str) -> dict[str, Any]:
         await journal.close()
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _plain(value: str) -> Text:
+    """Sender text as a table cell: never markup, never a control sequence (each run becomes a space)."""
+    return Text(_CONTROL.sub(" ", value))
+
+
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if not Path(args.state).exists():
         out.write(f"{args.state}: no such journal\n")
@@ -49,14 +64,16 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     console = Console(file=out)
     for dest in data["destinations"]:
         c = dest["counters"]
-        table = Table(title=f"{dest['id']}: open {dest['openIncidents']}, pending {dest['pending']}, "
-                            f"created {c['created']}, updated {c['updated']}, resolved {c['resolved']}, "
-                            f"skipped {c['skipped']}, failed {c['failed']}")
+        table = Table(title=_plain(f"{dest['id']}: open {dest['openIncidents']}, pending {dest['pending']}, "
+                                 f"created {c['created']}, updated {c['updated']}, resolved {c['resolved']}, "
+                                 f"skipped {c['skipped']}, failed {c['failed']}"))
         for col in ("Finding", "State", "Incident", "Severity", "Title", "Last error"):
             table.add_column(col)
         for f in dest["findings"]:
-            table.add_row(f["object_id"], f["state"], f["reference"] or "-", f["severity"] or "-",
-                          (f["title"] or "-")[:60], (f["last_error"] or "")[:80])
+            table.add_row(*(_plain(str(v)) for v in (
+                f["object_id"], f["state"], f["reference"] or "-", f["severity"] or "-",
+                (f["title"] or "-")[:60], (f["last_error"] or "")[:80],
+            )))
         console.print(table)
     if not data["destinations"]:
         out.write("the journal is empty\n")
