@@ -371,8 +371,11 @@ def test_all_namespaces_mode_serves_destinations_anywhere(
             assert {f"secret/{namespace}/here", f"secret/{other}/there"} <= set(routed)
 
             def recorded(reader: OperatorProcess, name: str) -> bool:
-                status = (reader.get("incidentdestination", name) or {}).get("status") or {}
-                return oid in (status.get("incidents") or {})
+                found = json.loads(kube_api.kubectl(
+                    "get", "findings", "-n", reader.namespace, "-o", "json",
+                    "-l", f"notifications.causely.ai/destination={name}").stdout)["items"]
+                return any(f["spec"]["objectId"] == oid and (f.get("status") or {}).get("state") == "open"
+                           for f in found)
 
             wait_for(lambda: recorded(op, "here") and recorded(there, "there"), "an incident in each namespace")
         finally:

@@ -39,12 +39,13 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def standalone(tmp_path: Path, *extra: str, env: dict[str, str]) -> subprocess.Popen[str]:
+def standalone(tmp_path: Path, *extra: str, env: dict[str, str], stderr: object = subprocess.PIPE
+               ) -> subprocess.Popen[str]:
     (tmp_path / "dest.yaml").write_text(SECRET)
     return subprocess.Popen(
         [sys.executable, "-m", "causely_incidentio.cli", "standalone", "--config", str(tmp_path / "dest.yaml"),
          "--state", str(tmp_path / "journal.sqlite"), "--listen", "127.0.0.1:0", "--log-format", "json", *extra],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=stderr, text=True,  # type: ignore[arg-type]
     )
 
 
@@ -65,13 +66,21 @@ def test_a_startup_error_is_one_json_line(tmp_path: Path) -> None:
 
 
 def test_a_running_process_logs_json_and_no_token(tmp_path: Path) -> None:
-    proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
-                                     "INCIDENT_IO_API_URL": f"http://127.0.0.1:{closed_port()}"})
-    try:
-        time.sleep(3.0)  # long enough to serve and to fail reaching incident.io a few times
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+    log = tmp_path / "stderr.log"
+    with log.open("w") as sink:
+        proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
+                                         "INCIDENT_IO_API_URL": f"http://127.0.0.1:{closed_port()}"}, stderr=sink)
+        try:  # until it serves and has failed to reach incident.io (a busy machine may take a while to start)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                text = log.read_text()
+                if "receiver listening on" in text and '"WARNING"' in text and "incident.io" in text:
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    stderr = log.read_text()
     lines = json_lines(stderr)
     messages = " ".join(str(line["message"]) for line in lines)
     assert "receiver listening on" in messages
