@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds a reconciler Lease lasts without renewal (handover time after a crash)")
     run.add_argument("--renew-deadline", type=float, default=10.0, metavar="S",
                      help="the leader stops reconciling when it could not renew for this long")
-    run.add_argument("--retry-period", type=float, default=2.0, metavar="S",
+    run.add_argument("--retry-period", type=float, default=1.0, metavar="S",
                      help="how often candidates try to acquire and the leader renews")
     run.add_argument("--shutdown-delay", type=float, default=5.0, metavar="S",
                      help="on SIGTERM, stay up unready this long (Services stop routing) before closing")

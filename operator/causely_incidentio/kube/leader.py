@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -19,6 +20,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.api_client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.leaderelection.electionconfig import Config
 from kubernetes_asyncio.leaderelection.leaderelection import LeaderElection
 from kubernetes_asyncio.leaderelection.resourcelock.leaselock import LeaseLock
@@ -35,19 +37,30 @@ def _timed_lock(lock_class: type[LeaseLock], timeout: float) -> type[LeaseLock]:
 
     kubernetes_asyncio sets no request timeout and its renew loop checks its deadline only between calls, so a
     request hung on a partitioned network would keep a replica leading forever while another takes the
-    expired Lease. A call that takes longer than ``timeout`` raises instead, which ends the election run (and
-    leadership) well within the renew deadline.
+    expired Lease. A call that takes longer than ``timeout`` counts as a failed attempt instead: the library
+    retries until its renew deadline, then stops leading — as for any other failed renewal.
     """
 
     class TimedLock(lock_class):  # type: ignore[valid-type,misc]
         async def get(self, name: str, namespace: str) -> Any:
-            return await asyncio.wait_for(super().get(name, namespace), timeout)
+            try:
+                return await asyncio.wait_for(super().get(name, namespace), timeout)
+            except TimeoutError:
+                failure = ApiException(status=504, reason="Lease read timed out")
+                failure.body = json.dumps({"code": 504}).encode()  # what the library reads from a failed get
+                return False, failure
 
         async def create(self, name: str, namespace: str, election_record: Any) -> bool:
-            return bool(await asyncio.wait_for(super().create(name, namespace, election_record), timeout))
+            try:
+                return bool(await asyncio.wait_for(super().create(name, namespace, election_record), timeout))
+            except TimeoutError:
+                return False
 
         async def update(self, name: str, namespace: str, updated_record: Any) -> bool:
-            return bool(await asyncio.wait_for(super().update(name, namespace, updated_record), timeout))
+            try:
+                return bool(await asyncio.wait_for(super().update(name, namespace, updated_record), timeout))
+            except TimeoutError:
+                return False
 
     return TimedLock
 
@@ -69,7 +82,7 @@ class LeaderElector:
         name: str = LEASE_NAME,
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
-        retry_period: float = 2.0,
+        retry_period: float = 1.0,
     ) -> None:
         self.api_client = api_client
         self.namespace = namespace

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from kubernetes_asyncio.client.api_client import ApiClient
 
 from causely_incidentio.destinations import from_resource, is_incidentio_secret
 from causely_incidentio.kube import findings as F
@@ -110,7 +111,7 @@ class Timing:
 
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
-    retry_period: float = 2.0
+    retry_period: float = 1.0
     shutdown_delay: float = 5.0  # unready but still serving, so Services stop routing here first
     shutdown_timeout: float = 25.0  # in-flight requests get this long to finish
     status_interval: float = 1.0  # how often the leader brings destinations' status up to date
@@ -160,8 +161,10 @@ class OperatorRuntime:
         self._leader_tasks: list[asyncio.Task[None]] = []
         self._migrated: set[tuple[str, str]] = set()
         self.watcher = SecretWatcher(api, namespaces, self.on_secret)
+        # The Lease gets a connection pool of its own: renewals must never queue behind a burst of Finding writes.
+        self._lease_client = ApiClient(api.api_client.configuration)
         self.elector = LeaderElector(
-            api.api_client, self.home_namespace or "default", identity=self.identity,
+            self._lease_client, self.home_namespace or "default", identity=self.identity,
             on_started=self._start_leading, on_stopped=self._stop_leading,
             lease_duration=self.timing.lease_duration, renew_deadline=self.timing.renew_deadline,
             retry_period=self.timing.retry_period,
@@ -200,6 +203,7 @@ class OperatorRuntime:
         if self._runner is not None:
             await self._runner.cleanup()  # stops listening at once; waits for requests in flight
         await self.elector.stop(release=True)
+        await self._lease_client.close()
         await self.pipeline.stop()
         for task in list(self._tasks):
             task.cancel()

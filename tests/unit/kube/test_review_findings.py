@@ -167,3 +167,55 @@ async def test_a_clear_arriving_while_the_secret_is_being_re_created_reaches_the
     result = await pipeline.accept(parse_notification(clear), clear)
     assert DEST in result.destinations
     assert obj(api, "A")["spec"]["notification"]["type"] == "ProblemCleared"
+
+
+async def test_one_slow_lease_call_is_a_failed_attempt_not_the_end_of_leadership(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Under load a single Lease call may outlast its deadline: the library must retry it within the renew
+    deadline (leadership flapped under a 50-destination load when the timeout ended the election run)."""
+    import datetime as dt
+
+    from kubernetes_asyncio.client.exceptions import ApiException
+    from kubernetes_asyncio.leaderelection.leaderelectionrecord import LeaderElectionRecord
+
+    from causely_incidentio.kube import leader as L
+
+    class SlowOnceLock:
+        gets = 0
+
+        def __init__(self, name: str, namespace: str, identity: str, api_client: object) -> None:
+            self.name, self.namespace, self.identity = name, namespace, identity
+
+        async def get(self, name: str, namespace: str):  # type: ignore[no-untyped-def]
+            SlowOnceLock.gets += 1
+            if SlowOnceLock.gets == 1:
+                exc = ApiException(status=404, reason="Not Found")
+                exc.body = json.dumps({"code": 404})
+                return False, exc
+            if SlowOnceLock.gets == 2:
+                await asyncio.sleep(30)  # one slow answer
+            now = str(dt.datetime.now())
+            return True, LeaderElectionRecord("a", "6", now, now)
+
+        async def create(self, name: str, namespace: str, election_record: object) -> bool:
+            return True
+
+        async def update(self, name: str, namespace: str, record: object) -> bool:
+            return True
+
+    monkeypatch.setattr(L, "LeaseLock", SlowOnceLock)
+    stops = []
+
+    async def on_started() -> None:
+        pass
+
+    async def on_stopped() -> None:
+        stops.append(1)
+
+    elector = L.LeaderElector(None, "ns", identity="a", on_started=on_started, on_stopped=on_stopped,  # type: ignore[arg-type]
+                              lease_duration=6.0, renew_deadline=4.0, retry_period=1.0)
+    elector.start()
+    try:
+        await asyncio.sleep(5.0)  # past the slow call (2 s deadline) and a retry
+        assert SlowOnceLock.gets >= 3 and elector.leading and stops == []
+    finally:
+        await elector.stop(release=False)
