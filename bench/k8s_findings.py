@@ -18,6 +18,10 @@ Everything runs against the project's real control plane (``tests/e2e/kubeapi.py
 5. **handover** — two operator processes; ``kill -9`` the Lease holder, at once post a new notification to the
    survivor, and time the kill → the incident in the simulator.
 
+Sections 3 and 4 run the operator with the e2e tests' short Lease (``--operator-timing 6/4/1``), section 5 with
+the defaults (``--lease-duration 15 --renew-deadline 10 --retry-period 2``). The operator runs from this working
+tree: the commit measured, and any uncommitted operator file, is printed first.
+
     .venv/bin/python bench/k8s_findings.py --runs 3
     .venv/bin/python bench/k8s_findings.py --only accept,watch --runs 5
     .venv/bin/python bench/k8s_findings.py --only 3,4 --size-findings 2000 --rss-findings 2000
@@ -38,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -76,7 +81,6 @@ LEASE_NAME = "causely-incidentio-reconciler"
 RECEIVER_TOKEN = "bench-receiver-token-7c1d"
 API_TOKEN = "bench-incidentio-key-0123456789"
 CLI = [sys.executable, "-m", "causely_incidentio.cli"]
-FAST_LEASE = ["--lease-duration", "6", "--renew-deadline", "4", "--retry-period", "1"]
 
 SECTIONS = ("accept", "watch", "size", "rss", "handover")
 TARGETS = {
@@ -147,11 +151,14 @@ class Cluster:
         self.http = httpx.Client(base_url=kube.server_url, verify=str(kube.ca_file), timeout=30,
                                  headers={"Authorization": f"Bearer {kube.admin_token}"})
 
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: kube-apiserver, etcd, this process, and the whole machine."""
+    def cpu(self, extra: dict[str, int] | None = None) -> dict[str, float]:
+        """CPU seconds so far: the control plane, this process, ``extra`` processes, and the whole machine."""
         out = {"machine": machine_busy_seconds(), "bench": time.process_time()}
+        for name, pid in (extra or {}).items():
+            with contextlib.suppress(OSError):
+                out[name] = process_cpu_seconds(pid)
         for name, proc in getattr(self.kube, "_procs", []):  # the control plane's own processes
-            if name in ("kube-apiserver", "etcd"):
+            if name in ("kube-apiserver", "etcd", "kube-controller-manager"):
                 with contextlib.suppress(OSError):
                     out[name] = process_cpu_seconds(proc.pid)
         return out
@@ -227,6 +234,7 @@ class WatchCount:
     payload_field: list[int] = field(default_factory=list)
     encoding: str = ""
     error: str | None = None
+    reconnects: int = 0
 
     @property
     def total_events(self) -> int:
@@ -234,76 +242,84 @@ class WatchCount:
 
 
 class RawWatch:
-    """``GET …/findings?watch=1`` from the current resourceVersion (no synthetic ADDED for what exists)."""
+    """``GET …/findings?watch=1`` from the current resourceVersion (no synthetic ADDED for what exists).
+
+    It reads in a thread of its own, so a busy event loop in this process never makes it a slow watcher (the
+    API server closes those); when the server ends the stream anyway, it watches again from the last
+    resourceVersion seen, and counts that.
+    """
 
     def __init__(self, cluster: Cluster, ns: str, *, parse: bool) -> None:
         self.cluster = cluster
         self.ns = ns
         self.parse = parse
         self.count = WatchCount()
-        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._reached = threading.Event()
         self._target = 1 << 62
-        self._reached = asyncio.Event()
 
     async def start(self) -> None:
         rv = await asyncio.to_thread(self.cluster.findings_resource_version, self.ns)
-        self._task = asyncio.create_task(self._run(rv))
-        await asyncio.sleep(0.3)  # the watch is registered before anything is written
+        self._thread = threading.Thread(target=self._run, args=(rv,), name="raw-watch", daemon=True)
+        self._thread.start()
+        await asyncio.sleep(0.5)  # the watch is registered before anything is written
 
-    async def _run(self, rv: str) -> None:
+    def _run(self, rv: str) -> None:
         kube = self.cluster.kube
-        url = (f"{kube.server_url}{GROUP_PATH}/namespaces/{self.ns}/findings"
-               f"?watch=1&resourceVersion={rv}&timeoutSeconds=1800")
         headers = {"Authorization": f"Bearer {kube.admin_token}"}
-        buf = b""
         try:
-            async with (
-                httpx.AsyncClient(verify=str(kube.ca_file), timeout=httpx.Timeout(30, read=None)) as client,
-                client.stream("GET", url, headers=headers) as resp,
-            ):
-                resp.raise_for_status()
-                self.count.encoding = resp.headers.get("content-encoding", "")
-                async for chunk in resp.aiter_raw():
-                    self.count.bytes += len(chunk)
-                    buf += chunk
-                    *lines, buf = buf.split(b"\n")
-                    for line in lines:
-                        if line.strip():
-                            self._event(line)
-                        if self.count.total_events >= self._target:
-                            self._reached.set()
-        except asyncio.CancelledError:
-            raise
+            with httpx.Client(verify=str(kube.ca_file), timeout=httpx.Timeout(30, read=None)) as client:
+                while not self._stop.is_set():
+                    url = (f"{kube.server_url}{GROUP_PATH}/namespaces/{self.ns}/findings"
+                           f"?watch=1&resourceVersion={rv}&timeoutSeconds=1800")
+                    buf = b""
+                    with client.stream("GET", url, headers=headers) as resp:
+                        resp.raise_for_status()
+                        self.count.encoding = resp.headers.get("content-encoding", "")
+                        for chunk in resp.iter_raw():
+                            if self._stop.is_set():
+                                return  # the stream is left to the server's timeout (closing it here races)
+                            self.count.bytes += len(chunk)
+                            buf += chunk
+                            *lines, buf = buf.split(b"\n")
+                            for line in lines:
+                                if line.strip():
+                                    rv = self._event(line) or rv
+                            if self.count.total_events >= self._target:
+                                self._reached.set()
+                    if not self._stop.is_set():
+                        self.count.reconnects += 1
         except Exception as exc:  # reported, not hidden
-            self.count.error = f"{type(exc).__name__}: {exc}"
+            if not self._stop.is_set():
+                self.count.error = f"{type(exc).__name__}: {exc}"
+        finally:
             self._reached.set()
 
-    def _event(self, line: bytes) -> None:
-        if not self.parse:
-            kind = line[9:25].split(b'"', 1)[0].decode(errors="replace")  # {"type":"ADDED",...
-            self.count.events[kind] = self.count.events.get(kind, 0) + 1
-            return
+    def _event(self, line: bytes) -> str | None:
         event = json.loads(line)
         kind = str(event.get("type"))
         self.count.events[kind] = self.count.events.get(kind, 0) + 1
         obj = event.get("object") or {}
-        self.count.event_sizes.append(len(line) + 1)
-        mf = (obj.get("metadata") or {}).get("managedFields")
-        self.count.managed_fields.append(len(json.dumps(mf, separators=(",", ":"))) if mf else 0)
-        self.count.payload_field.append(len(str((obj.get("spec") or {}).get("payload") or "")))
+        if kind == "ERROR":  # e.g. 410 Gone: what follows is a gap, and is said so
+            self.count.error = f"watch ERROR event: {obj.get('message')}"
+            return None
+        if self.parse:
+            self.count.event_sizes.append(len(line) + 1)
+            mf = (obj.get("metadata") or {}).get("managedFields")
+            self.count.managed_fields.append(len(json.dumps(mf, separators=(",", ":"))) if mf else 0)
+            self.count.payload_field.append(len(str((obj.get("spec") or {}).get("payload") or "")))
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        return str(rv) if rv else None
 
     async def wait_events(self, n: int, timeout: float) -> None:
         self._target = n
-        if self.count.total_events >= n:
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._reached.wait(), timeout)
+        if self.count.total_events < n:
+            await asyncio.to_thread(self._reached.wait, timeout)
 
     async def stop(self) -> WatchCount:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop counting. The thread ends at the stream's next event or timeout (a daemon: never waited for)."""
+        self._stop.set()
         return self.count
 
 
@@ -317,6 +333,7 @@ class Drive:
     latencies: list[float]
     errors: dict[str, int]
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per notification, by process
+    other_cores: float = 0.0  # cores used meanwhile by processes that are not part of this measurement
 
     @property
     def rate(self) -> float:
@@ -353,11 +370,32 @@ async def measured(cluster: Cluster, store: FindingStore, intakes: Sequence[Inta
     after = cluster.cpu()
     d.cpu_ms = {k: (after[k] - before[k]) * 1e3 / max(1, len(intakes)) for k in after if k in before}
     d.cpu_ms["other"] = d.cpu_ms["machine"] - sum(v for k, v in d.cpu_ms.items() if k != "machine")
+    d.other_cores = d.cpu_ms["other"] * len(intakes) / 1e3 / d.seconds if d.seconds > 0 else 0.0
     return d
 
 
+def cpu_per(before: dict[str, float], after: dict[str, float], n: int, seconds: float) -> dict[str, float]:
+    """CPU ms per item by process, plus ``other`` (the rest of the machine) and ``other_cores`` meanwhile."""
+    out = {k: (after[k] - before[k]) * 1e3 / max(1, n) for k in after if k in before}
+    out["other"] = out["machine"] - sum(v for k, v in out.items() if k != "machine")
+    out["other_cores"] = out["other"] * n / 1e3 / seconds if seconds > 0 else 0.0
+    return out
+
+
+def cpu_line(c: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in c.items() if k != "other_cores") + \
+        f" (other work meanwhile: {c['other_cores']:.2f} cores)"
+
+
+def idle_cpu(pid: int, seconds: float = 10.0) -> float:
+    """Cores a process uses over ``seconds`` of doing nothing asked of it."""
+    c0, t0 = process_cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (process_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+
+
 def cpu_text(d: Drive) -> str:
-    return ", ".join(f"{k} {v:.1f}" for k, v in d.cpu_ms.items())
+    return ", ".join(f"{k} {v:.1f}" for k, v in d.cpu_ms.items()) + f" (other work: {d.other_cores:.2f} cores)"
 
 
 def newer(notes: Notifications, intakes: Sequence[Intake]) -> list[Intake]:
@@ -442,6 +480,16 @@ def accept_section(cluster: Cluster, args: argparse.Namespace) -> list[str]:
         "/".join(f"{r[lv]['create'].rate:.0f}" for lv in args.levels) for r in runs))
     lines.append("per run (update/s): " + "; ".join(
         "/".join(f"{r[lv]['update'].rate:.0f}" for lv in args.levels) for r in runs))
+    own = ("kube-apiserver", "etcd", "kube-controller-manager", "bench")
+    for kind in ("create", "update"):
+        per = {lv: med([sum(r[lv][kind].cpu_ms.get(k, 0.0) for k in own) for r in runs]) for lv in args.levels}
+        lines.append(f"CPU of the measured processes per {kind} (apiserver + etcd + controller-manager + this "
+                     f"client): " + ", ".join(f"{per[lv]:.1f} ms at {lv:,}" for lv in args.levels)
+                     + f" → at most ~{(os.cpu_count() or 1) * 1e3 / per[first]:.0f}/s if all "
+                     f"{os.cpu_count()} cores were theirs; other work used "
+                     + ", ".join(f"{med([r[lv][kind].other_cores for r in runs]):.2f}" for lv in args.levels)
+                     + " cores meanwhile; ratio of this CPU "
+                     + f"{last:,} vs {first:,}: {per[last] / per[first]:.2f}")
     lines.append(f"ratio {last:,} vs {first:,} existing (median of per-run ratios): create {ratio_c:.2f}, "
                  f"update {ratio_u:.2f}; failed accepts: {errors}")
     met = min_rate >= 300 and errors == 0 and ratio_c >= 0.8 and ratio_u >= 0.8
@@ -476,7 +524,7 @@ async def watch_run(cluster: Cluster, args: argparse.Namespace, run: int) -> dic
                 f"{count.bytes / len(todo):.0f} B each; events {count.events}; event p50 "
                 f"{percentile(count.event_sizes, 50):.0f} B, of which managedFields "
                 f"{percentile(count.managed_fields, 50):.0f} B, spec.payload "
-                f"{percentile(count.payload_field, 50):.0f} B"
+                f"{percentile(count.payload_field, 50):.0f} B; watched again {count.reconnects}×"
                 f"{'; content-encoding ' + count.encoding if count.encoding else ''}")
     finally:
         await api.close()
@@ -593,6 +641,15 @@ def wait_operator_ready(op: Operator, timeout: float = 120) -> None:
                f"{op.identity} /readyz", timeout, 0.2)
 
 
+def operator_troubles(log_path: Path) -> dict[str, int]:
+    """What went wrong in an operator's log: Lease lost, incident.io timeouts, warnings, errors."""
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return {"lease_lost": text.count("no longer holds the Lease"),
+            "incidentio_timeouts": text.count("ConnectTimeout") + text.count("PoolTimeout")
+            + text.count("ReadTimeout"),
+            "warnings": text.count(" WARNING "), "errors": text.count(" ERROR ")}
+
+
 def rss(pid: int) -> dict[str, float]:
     out = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -666,7 +723,8 @@ async def size_run(cluster: Cluster, args: argparse.Namespace, run: int, work: P
     watch: RawWatch | None = None
     try:
         await asyncio.to_thread(apply_secrets, cluster, ns, ["incidentio"])
-        op = await asyncio.to_thread(start_operator, cluster, ns, sim_url, work, f"size-{run}", FAST_LEASE)
+        op = await asyncio.to_thread(start_operator, cluster, ns, sim_url, work, f"size-{run}",
+                                     lease_args(args.operator_timing))
         await asyncio.to_thread(wait_until, lambda: any(is_ready(d) for d in cluster.destinations(ns)),
                                 "destination Ready", 120)
         notes = Notifications()
@@ -674,6 +732,8 @@ async def size_run(cluster: Cluster, args: argparse.Namespace, run: int, work: P
         n = len(bodies)
         watch = RawWatch(cluster, ns, parse=False)  # counts while the receiver and the reconciler write
         await watch.start()
+        pids = {"operator": op.proc.pid, "simulator": sim.pid}
+        c0 = cluster.cpu(pids)
         t0 = time.monotonic()
         posted = await post_all(op.url, bodies, args.concurrency)
         log(f"  run {run}: posted {n} in {posted['seconds']:.1f}s ({posted['rate']:.0f}/s, p50 "
@@ -682,6 +742,8 @@ async def size_run(cluster: Cluster, args: argparse.Namespace, run: int, work: P
         await asyncio.to_thread(wait_until, settled(cluster, ns, n), f"{n} findings reconciled",
                                 args.settle_timeout, 1.0, lambda: str(status_totals(cluster, ns)))
         drained = time.monotonic() - t0
+        cpu = cpu_per(c0, cluster.cpu(pids), n, drained)
+        log(f"  run {run}: CPU ms per finding (post → reconciled): {cpu_line(cpu)}")
         await asyncio.sleep(3.0)  # the last label patches and status write
         count = await watch.stop()
         watch = None
@@ -689,6 +751,7 @@ async def size_run(cluster: Cluster, args: argparse.Namespace, run: int, work: P
         log(f"  run {run}: all {n} reconciled {drained:.1f}s after the first post; status {totals}")
         await asyncio.sleep(args.settle)
         mem = rss(op.proc.pid)
+        idle = await asyncio.to_thread(idle_cpu, op.proc.pid)
         get = ("get", "incidentdestination", "incidentio", "-n", ns, "-o", "json")
         plain = (await asyncio.to_thread(cluster.kube.kubectl, *get)).stdout
         full = (await asyncio.to_thread(cluster.kube.kubectl, *get, "--show-managed-fields")).stdout
@@ -700,13 +763,15 @@ async def size_run(cluster: Cluster, args: argparse.Namespace, run: int, work: P
             "n": n, "posted": posted, "drain": drained, "reconcile_rate": n / drained,
             "size": len(plain.encode()), "size_mf": len(full.encode()), "status_bytes": status_bytes,
             "watch_bytes": count.bytes, "watch_events": dict(count.events), "watch_error": count.error,
-            "rss": mem["VmRSS"], "hwm": mem["VmHWM"],
+            "watch_reconnects": count.reconnects, "troubles": operator_troubles(op.proc.log),
+            "rss": mem["VmRSS"], "hwm": mem["VmHWM"], "cpu": cpu, "idle": idle,
             "incidents": len(incidents), "totals": totals, "status": dest.get("status"),
         }
         log(f"  run {run}: incidentdestination -o json {out['size']:,} B ({kib(out['size'])}), with managedFields "
             f"{out['size_mf']:,} B; status {status_bytes:,} B; watch {count.bytes / n:,.0f} B/notification "
-            f"({count.events}{', error ' + count.error if count.error else ''}); operator RSS {out['rss']:.0f} MiB "
-            f"(peak {out['hwm']:.0f}); {len(incidents)} incidents in the simulator")
+            f"({count.events}, watched again {count.reconnects}×"
+            f"{', error ' + count.error if count.error else ''}); operator RSS {out['rss']:.0f} MiB "
+            f"(peak {out['hwm']:.0f}), {idle:.2f} cores once idle; {len(incidents)} incidents in the simulator")
         return out
     except BaseException:
         if op is not None:
@@ -736,9 +801,14 @@ def size_section(cluster: Cluster, args: argparse.Namespace, work: Path) -> list
         f"{wb:,.0f} B ({kib(wb)}) | {med([r['rss'] for r in runs]):.0f} MiB (peak "
         f"{med([r['hwm'] for r in runs]):.0f}) |",
         "",
-        f"watch events per run: {[r['watch_events'] for r in runs]}; incidents in the simulator per run: "
+        f"watch events per run: {[r['watch_events'] for r in runs]} (watched again "
+        f"{[r['watch_reconnects'] for r in runs]}×, errors {[r['watch_error'] for r in runs]}); "
+        "incidents in the simulator per run: "
         f"{[r['incidents'] for r in runs]}; answers {[r['posted']['statuses'] for r in runs]}, "
         f"503 retries {[r['posted']['retries'] for r in runs]}",
+        f"operator CPU ms per finding {[round(r['cpu'].get('operator', 0.0), 1) for r in runs]}, kube-apiserver "
+        f"{[round(r['cpu'].get('kube-apiserver', 0.0), 1) for r in runs]}, etcd "
+        f"{[round(r['cpu'].get('etcd', 0.0), 1) for r in runs]}; operator log {[r['troubles'] for r in runs]}",
         f"status (last run): {json.dumps(runs[-1]['status'], separators=(',', ':'))[:600]}",
         f"target {TARGETS['size']}: {'MET' if size <= 8192 else 'MISSED'} ({n:,} findings)",
         f"watch end to end ≤ 4 KiB/notification: {'MET' if wb <= 4096 else 'MISSED'}",
@@ -754,7 +824,7 @@ def rss_run(cluster: Cluster, args: argparse.Namespace, run: int, work: Path) ->
     sim, sim_url = start_simulator(work)
     op: Operator | None = None
     try:
-        op = start_operator(cluster, ns, sim_url, work, f"rss-{run}", FAST_LEASE)
+        op = start_operator(cluster, ns, sim_url, work, f"rss-{run}", lease_args(args.operator_timing))
         time.sleep(2)
         rss_empty = rss(op.proc.pid)["VmRSS"]
         names = [f"dest-{i:03d}" for i in range(args.rss_destinations)]
@@ -766,23 +836,37 @@ def rss_run(cluster: Cluster, args: argparse.Namespace, run: int, work: Path) ->
         per = max(1, args.rss_findings // len(names))
         notes = Notifications()
         bodies = [notes.body(oid) for oid in new_ids(per, "rss")]
+        pids = {"operator": op.proc.pid, "simulator": sim.pid}
+        c0 = cluster.cpu(pids)
         t0 = time.monotonic()
         posted = asyncio.run(post_all(op.url, bodies, args.concurrency))
         total = per * len(names)
         log(f"  run {run}: posted {per} notifications × {len(names)} destinations in {posted['seconds']:.1f}s; "
             f"answers {posted['statuses']}, 503 retried {posted['retries']}")
-        wait_until(settled(cluster, ns, total), f"{total} findings reconciled", args.settle_timeout, 1.0,
-                   progress=lambda: str(status_totals(cluster, ns)))
+        try:
+            wait_until(settled(cluster, ns, total), f"{total} findings reconciled", args.settle_timeout, 1.0,
+                       progress=lambda: str(status_totals(cluster, ns)))
+            done = True
+        except TimeoutError as exc:  # memory is still worth reading: said so in the results
+            log(f"  run {run}: {exc}")
+            done = False
         drained = time.monotonic() - t0
-        time.sleep(args.settle)
+        cpu = cpu_per(c0, cluster.cpu(pids), total, drained)
+        log(f"  run {run}: CPU ms per finding (post → {'reconciled' if done else 'timeout'}): {cpu_line(cpu)}")
+        if done:
+            time.sleep(args.settle)
         mem = rss(op.proc.pid)
+        idle = idle_cpu(op.proc.pid)
         totals = status_totals(cluster, ns)
+        troubles = operator_troubles(op.proc.log)
         out = {"destinations": len(names), "findings": totals["findings"], "rss_empty": rss_empty,
                "rss_ready": rss_ready, "rss": mem["VmRSS"], "hwm": mem["VmHWM"], "drain": drained,
-               "totals": totals}
+               "totals": totals, "cpu": cpu, "idle": idle, "settled": done, "troubles": troubles}
         log(f"  run {run}: RSS {rss_empty:.0f} MiB empty, {rss_ready:.0f} MiB with {len(names)} Ready, "
-            f"{mem['VmRSS']:.0f} MiB with {totals['findings']} findings settled (peak {mem['VmHWM']:.0f} MiB); "
-            f"reconciled {drained:.0f}s after the first post; {totals}")
+            f"{mem['VmRSS']:.0f} MiB with {totals['findings']} findings {'settled' if done else 'NOT settled'} "
+            f"(peak {mem['VmHWM']:.0f} MiB); {'reconciled' if done else 'gave up'} {drained:.0f}s after the first "
+            f"post; operator {'idle afterwards' if done else 'meanwhile'} {idle:.2f} cores; {totals}; "
+            f"operator log: {troubles}")
         return out
     except BaseException:
         if op is not None:
@@ -798,6 +882,7 @@ def rss_run(cluster: Cluster, args: argparse.Namespace, run: int, work: Path) ->
 def rss_section(cluster: Cluster, args: argparse.Namespace, work: Path) -> list[str]:
     runs = [rss_run(cluster, args, r + 1, work) for r in range(args.heavy_runs)]
     settled_rss = med([r["rss"] for r in runs])
+    unsettled = sum(not r["settled"] for r in runs)
     return [
         "| destinations | findings | RSS started | RSS all Ready | RSS settled | peak (VmHWM) | all reconciled after |",
         "|---|---|---|---|---|---|---|",
@@ -805,7 +890,10 @@ def rss_section(cluster: Cluster, args: argparse.Namespace, work: Path) -> list[
         f"{med([r['rss_ready'] for r in runs]):.0f} MiB | **{settled_rss:.0f} MiB** | "
         f"{med([r['hwm'] for r in runs]):.0f} MiB | {med([r['drain'] for r in runs]):.0f} s |",
         "",
-        f"per run settled/peak: {[(round(r['rss']), round(r['hwm'])) for r in runs]}",
+        f"per run settled/peak: {[(round(r['rss']), round(r['hwm'])) for r in runs]}; operator CPU ms per finding "
+        f"{[round(r['cpu'].get('operator', 0.0), 1) for r in runs]}; operator log {[r['troubles'] for r in runs]}",
+        *([f"NOT SETTLED in {unsettled} run(s) within --settle-timeout {args.settle_timeout:.0f}s: "
+           f"{[r['totals'] for r in runs if not r['settled']]} — RSS read when it gave up"] if unsettled else []),
         f"target {TARGETS['rss']}: {'MET' if settled_rss <= 160 else 'MISSED'} (settled; peak "
         f"{'also within' if med([r['hwm'] for r in runs]) <= 160 else 'above'} it)",
     ]
@@ -903,6 +991,27 @@ def handover_section(cluster: Cluster, args: argparse.Namespace, work: Path) -> 
 # -- main -------------------------------------------------------------------------------------------------
 
 
+def code_version() -> str:
+    """The commit measured, and the operator files that differ from it (the operator runs from this tree)."""
+    def git(*a: str) -> str:
+        r = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+        return r.stdout.rstrip()
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "operator").splitlines()]
+    return git("rev-parse", "--short", "HEAD") + (f" + uncommitted changes in {', '.join(dirty)}" if dirty else "")
+
+
+def lease_args(timing: str) -> list[str]:
+    lease, renew, retry = timing.split("/")
+    return ["--lease-duration", lease, "--renew-deadline", renew, "--retry-period", retry]
+
+
+def parse_timing(text: str) -> str:
+    parts = text.split("/")
+    if len(parts) != 3 or not all(p.replace(".", "", 1).isdigit() for p in parts):
+        raise argparse.ArgumentTypeError("LEASE/RENEW/RETRY in seconds, e.g. 6/4/1")
+    return text
+
+
 def parse_only(text: str) -> list[str]:
     chosen = []
     for part in text.split(","):
@@ -921,6 +1030,10 @@ def parse_levels(text: str) -> list[int]:
     if not levels or levels[0] < 0:
         raise argparse.ArgumentTypeError("levels are Finding counts ≥ 0")
     return levels
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -942,6 +1055,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rss-findings", type=int, default=10000)
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after reconciling before reading RSS")
     parser.add_argument("--settle-timeout", type=float, default=900.0)
+    parser.add_argument("--operator-timing", type=parse_timing, default="6/4/1", metavar="LEASE/RENEW/RETRY",
+                        help="Lease timing of the operator in the size and rss sections (the e2e tests' short one)")
     parser.add_argument("--lease-duration", type=float, default=15.0, help="handover section")
     parser.add_argument("--renew-deadline", type=float, default=10.0, help="handover section")
     parser.add_argument("--retry-period", type=float, default=2.0, help="handover section")
@@ -954,7 +1069,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = machine_facts()
     log(f"machine: {facts['nproc']} cores ({facts['cpu']}), python {facts['python']}, kernel {facts['kernel']}; "
         f"load average {os.getloadavg()[0]:.2f}")
+    version = code_version()
+    log(f"code: {version}")
     started = time.monotonic()
+    # Ctrl-C or SIGTERM unwinds normally, so every process started here is stopped (asyncio.run may leave
+    # its own SIGINT handler behind).
+    signal.signal(signal.SIGTERM, _interrupt)
     results: dict[str, list[str]] = {}
     failures: dict[str, str] = {}
     work = Path(tempfile.mkdtemp(prefix="bench-k8s-findings-"))
@@ -964,6 +1084,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cluster.install_crds()
             log(f"control plane up ({kube.server_url}); CRDs Established; logs in {work}")
             for section in args.only:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 log(f"== {section}: {TARGETS[section]}")
                 t0 = time.monotonic()
                 try:
@@ -986,7 +1107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"# Findings in Kubernetes — medians of {args.runs} run(s) (size, rss: {args.heavy_runs}); "
           f"{facts['nproc']} cores, load average at the end {os.getloadavg()[0]:.2f}; "
-          f"{time.monotonic() - started:.0f}s in all")
+          f"{time.monotonic() - started:.0f}s in all; code {version}")
     for section in args.only:
         print()
         print(f"## {section}")
