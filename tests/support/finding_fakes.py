@@ -99,3 +99,30 @@ class FakeFindingApi:
 
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         self.calls.append("destination-status")
+
+
+DEST = "secret/ns/dest"
+
+
+def intake(doc: dict[str, Any], dest: str = DEST) -> Any:
+    """The notification ``doc`` as the receiver hands it to the store for ``dest``."""
+    from causely_incidentio.payload import parse_notification
+    from causely_incidentio.sync.records import Intake
+
+    raw = json.dumps(doc).encode()
+    n = parse_notification(raw)
+    return Intake(dest, n.object_id, raw, 1000.0, n)
+
+
+def finding(api: FakeFindingApi, oid: str, dest: str = DEST) -> dict[str, Any]:
+    """The stored Finding of ``dest`` and ``oid``."""
+    from causely_incidentio.kube import findings as F
+
+    return api.objects[(F.split_destination_id(dest)[1], F.finding_name(dest, oid))]
+
+
+def history() -> Any:
+    from causely_incidentio.sync.journal import HistoryEntry
+
+    return HistoryEntry(DEST, "A", "ProblemDetected", "create", "detected")
+

@@ -9,7 +9,7 @@ import random
 
 import pytest
 from causely_docs import detected, payload
-from finding_fakes import FakeFindingApi
+from finding_fakes import DEST, FakeFindingApi, finding, history, intake
 from kube_fakes import PatchFailed
 
 from causely_incidentio.kube import codec
@@ -17,26 +17,14 @@ from causely_incidentio.kube import findings as F
 from causely_incidentio.kube.findingstore import FindingStore
 from causely_incidentio.kube.migrate import has_legacy_status, migrate
 from causely_incidentio.payload import parse_notification
-from causely_incidentio.sync.journal import DestinationRefused, HistoryEntry, JournalUnavailable
-from causely_incidentio.sync.records import FindingRecord, Intake, PendingAction, State
+from causely_incidentio.sync.journal import DestinationRefused, JournalUnavailable
+from causely_incidentio.sync.records import FindingRecord, PendingAction, State
 
-DEST = "secret/ns/dest"
 OTHER = "secret/other/dest"
 
 
-def intake(doc: dict, dest: str = DEST) -> Intake:
-    raw = json.dumps(doc).encode()
-    n = parse_notification(raw)
-    return Intake(dest, n.object_id, raw, 1000.0, n)
-
-
 def obj(api: FakeFindingApi, oid: str, dest: str = DEST) -> dict:
-    ns = F.split_destination_id(dest)[1]
-    return api.objects[(ns, F.finding_name(dest, oid))]
-
-
-def history() -> HistoryEntry:
-    return HistoryEntry(DEST, "A", "ProblemDetected", "create", "detected")
+    return finding(api, oid, dest)
 
 
 async def test_a_notification_becomes_a_finding_with_its_spec_and_labels() -> None:

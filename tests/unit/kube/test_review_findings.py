@@ -8,32 +8,18 @@ import contextlib
 import json
 
 from causely_docs import detected
-from finding_fakes import FakeFindingApi
+from finding_fakes import DEST, FakeFindingApi, finding, history, intake
 from kube_fakes import PatchFailed
 
 from causely_incidentio.kube import codec
-from causely_incidentio.kube import findings as F
 from causely_incidentio.kube.findingstore import FindingStore
 from causely_incidentio.kube.migrate import migrate
 from causely_incidentio.payload import parse_notification
-from causely_incidentio.sync.journal import HistoryEntry
-from causely_incidentio.sync.records import FindingRecord, Intake, State
-
-DEST = "secret/ns/dest"
-
-
-def intake(doc: dict, dest: str = DEST) -> Intake:
-    raw = json.dumps(doc).encode()
-    n = parse_notification(raw)
-    return Intake(dest, n.object_id, raw, 1000.0, n)
+from causely_incidentio.sync.records import FindingRecord, State
 
 
 def obj(api: FakeFindingApi, oid: str, dest: str = DEST) -> dict:
-    return api.objects[(F.split_destination_id(dest)[1], F.finding_name(dest, oid))]
-
-
-def history() -> HistoryEntry:
-    return HistoryEntry(DEST, "A", "ProblemDetected", "create", "detected")
+    return finding(api, oid, dest)
 
 
 async def test_a_deposed_leaders_retry_later_never_erases_the_new_leaders_incident() -> None:
