@@ -19,8 +19,8 @@ Everything runs against the project's real control plane (``tests/e2e/kubeapi.py
    survivor, and time the kill → the incident in the simulator.
 
 Sections 3 and 4 run the operator with the e2e tests' short Lease (``--operator-timing 6/4/1``), section 5 with
-the defaults (``--lease-duration 15 --renew-deadline 10 --retry-period 2``). The operator runs from this working
-tree: the commit measured, and any uncommitted operator file, is printed first.
+the operator's own defaults (``causely-incidentio run``'s; ``--lease-duration`` and friends override them). The
+operator runs from this working tree: the commit measured, and any uncommitted operator file, is printed first.
 
     .venv/bin/python bench/k8s_findings.py --runs 3
     .venv/bin/python bench/k8s_findings.py --only accept,watch --runs 5
@@ -60,6 +60,7 @@ import httpx  # noqa: E402
 from causely_docs import causely_secret  # noqa: E402
 from kubeapi import KubeAPIServer  # noqa: E402
 
+from causely_incidentio.cli import build_parser  # noqa: E402
 from causely_incidentio.kube.api import KubeApi  # noqa: E402
 from causely_incidentio.kube.findingstore import FindingStore  # noqa: E402
 from causely_incidentio.payload import parse_notification  # noqa: E402
@@ -1057,12 +1058,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settle-timeout", type=float, default=900.0)
     parser.add_argument("--operator-timing", type=parse_timing, default="6/4/1", metavar="LEASE/RENEW/RETRY",
                         help="Lease timing of the operator in the size and rss sections (the e2e tests' short one)")
-    parser.add_argument("--lease-duration", type=float, default=15.0, help="handover section")
-    parser.add_argument("--renew-deadline", type=float, default=10.0, help="handover section")
-    parser.add_argument("--retry-period", type=float, default=2.0, help="handover section")
+    parser.add_argument("--lease-duration", type=float, help="handover section (default: the operator's)")
+    parser.add_argument("--renew-deadline", type=float, help="handover section (default: the operator's)")
+    parser.add_argument("--retry-period", type=float, help="handover section (default: the operator's)")
     args = parser.parse_args(argv)
     if not 1 <= args.runs <= 20 or not 1 <= args.heavy_runs <= 10:
         parser.error("--runs in 1..20, --heavy-runs in 1..10")
+    defaults = build_parser().parse_args(["run"])  # the handover uses the operator's own Lease defaults
+    for name in ("lease_duration", "renew_deadline", "retry_period"):
+        if getattr(args, name) is None:
+            setattr(args, name, float(getattr(defaults, name)))
 
     reproduce = ".venv/bin/python bench/k8s_findings.py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
