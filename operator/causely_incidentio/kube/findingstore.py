@@ -131,6 +131,7 @@ class FindingStore:
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
         self._entries: dict[tuple[str, str], Entry] = {}
+        self._by_dest: dict[str, dict[str, Entry]] = {}  # destination → objectId → entry (per-destination scans)
         self._names: dict[tuple[str, str], tuple[str, str]] = {}
         self._work: dict[int, _Work] = {}
         self._in_flight: dict[tuple[str, str], int] = {}  # finding → the generation the reconciler works on
@@ -154,7 +155,7 @@ class FindingStore:
             uid = meta.get("uid")
             if gone is not None and (not uid or not gone.uid or gone.uid == uid):  # not a re-created one
                 del self._names[(ns, name)]
-                del self._entries[gone.destination_id, gone.object_id]
+                self._forget((gone.destination_id, gone.object_id))
             return
         if not isinstance(dest_id, str) or not isinstance(oid, str):
             return
@@ -183,6 +184,7 @@ class FindingStore:
             not_before=old.not_before if old is not None and old.generation == generation else 0.0,
         )
         self._entries[key] = entry
+        self._by_dest.setdefault(dest_id, {})[oid] = entry
         self._names[(ns, name)] = key
         log.debug("Finding %s/%s: generation %d, observed %s, resourceVersion %s, state %s", ns, name, generation,
                   observed, rv, entry.state_label)
@@ -192,18 +194,26 @@ class FindingStore:
     def entry(self, destination_id: str, object_id: str) -> Entry | None:
         return self._entries.get((destination_id, object_id))
 
+    def _forget(self, key: tuple[str, str]) -> None:
+        self._entries.pop(key, None)
+        of_dest = self._by_dest.get(key[0])
+        if of_dest is not None:
+            of_dest.pop(key[1], None)
+            if not of_dest:
+                del self._by_dest[key[0]]
+
     def entries(self, destination_id: str | None = None) -> list[Entry]:
-        return [e for e in self._entries.values() if destination_id is None or e.destination_id == destination_id]
+        if destination_id is None:
+            return list(self._entries.values())
+        return list(self._by_dest.get(destination_id, {}).values())
 
     def destination_ids(self) -> set[str]:
-        return {e.destination_id for e in self._entries.values()}
+        return set(self._by_dest)
 
     def summary(self, destination_id: str) -> dict[str, int]:
         """Findings, open incidents and findings with work, for the destination's status."""
         total = open_ = work = failed = 0
-        for e in self._entries.values():
-            if e.destination_id != destination_id:
-                continue
+        for e in self._by_dest.get(destination_id, {}).values():
             total += 1
             work += e.has_work
             if e.record is not None:
@@ -214,17 +224,15 @@ class FindingStore:
     def states(self, destination_id: str) -> dict[str, int]:
         """Findings of the destination by state (``pending`` until the reconciler wrote one)."""
         found: dict[str, int] = {}
-        for e in self._entries.values():
-            if e.destination_id == destination_id:
-                found[e.state_label] = found.get(e.state_label, 0) + 1
+        for e in self._by_dest.get(destination_id, {}).values():
+            found[e.state_label] = found.get(e.state_label, 0) + 1
         return found
 
     def failing(self, destination_id: str, attempts: int = 3) -> bool:
         """Some Finding's action has failed transiently ``attempts`` times in a row (incident.io keeps refusing)."""
         return any(
-            e.destination_id == destination_id and e.has_work and e.record is not None
-            and e.record.last_error is not None and e.record.attempts >= attempts
-            for e in self._entries.values()
+            e.has_work and e.record is not None and e.record.last_error is not None and e.record.attempts >= attempts
+            for e in self._by_dest.get(destination_id, {}).values()
         )
 
     def seed_counters(self, destination_id: str, counters: Mapping[str, Any]) -> None:
@@ -313,8 +321,8 @@ class FindingStore:
         """Findings with work, oldest notification first; each once, at its latest spec."""
         now = self.clock()
         ready = sorted(
-            (e for e in self._entries.values()
-             if e.destination_id == destination_id and e.has_work and e.payload and e.not_before <= now),
+            (e for e in self._by_dest.get(destination_id, {}).values()
+             if e.has_work and e.payload and e.not_before <= now),
             key=lambda e: e.received_at,
         )[:limit]
         actions: list[PendingAction] = []
@@ -337,9 +345,8 @@ class FindingStore:
         """Findings with work that may be tried now (one backing off is woken when its wait is over)."""
         now = self.clock()
         return sum(
-            1 for e in self._entries.values()
+            1 for e in self.entries(destination_id)
             if e.has_work and e.payload and e.not_before <= now
-            and (destination_id is None or e.destination_id == destination_id)
         )
 
     def oldest_pending_age(self, destination_id: str) -> float:
@@ -471,7 +478,7 @@ class FindingStore:
             except Exception as exc:
                 code = _status_code(exc)
                 if code == 404:
-                    self._entries.pop(key, None)
+                    self._forget(key)
                     self._names.pop((e.namespace, e.name), None)
                     return False
                 if code == 409:

@@ -21,6 +21,7 @@ from aiohttp import web
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from causely_incidentio.destinations import from_resource, is_incidentio_secret
+from causely_incidentio.incidentio import close_pools
 from causely_incidentio.kube import findings as F
 from causely_incidentio.kube.api import (
     API_VERSION,
@@ -253,6 +254,10 @@ class OperatorRuntime:
             task.cancel()
         self._leader_tasks = []
         await self.pipeline.deactivate()
+        # Cancelled incident.io calls can leave httpcore's pool stuck (encode/httpcore#1093: every later call a
+        # PoolTimeout): start the next leadership with fresh connections.
+        with contextlib.suppress(Exception):
+            await close_pools()
         # the last second's counters and conditions (graceful shutdown; after a lost Lease they may fail)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
