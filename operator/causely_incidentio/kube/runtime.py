@@ -148,7 +148,7 @@ class OperatorRuntime:
         self.secrets = SecretStore()
         self.store = FindingStore(api)
         self.store.on_work = self._wake_worker
-        self.pipeline = Pipeline(self.store, settings, events=self.event, on_change=self.publish,
+        self.pipeline = Pipeline(self.store, settings, events=self.event,
                                  worker_options=worker_options, active=False)
         self.receiver = Receiver(self.pipeline, token=receiver_token, allow_unauthenticated=allow_unauthenticated,
                                  ready_check=self.ready)
@@ -458,20 +458,15 @@ class OperatorRuntime:
             if obj.last_invalid != exc.message:
                 obj.last_invalid = exc.message
                 self.event(dest_id, "ConfigInvalid", exc.message, warning=True)
-            self.publish(dest_id)
             return
         obj.last_invalid = None
         self.pipeline.upsert(config)
-        self.publish(dest_id)
 
     # -- Findings --------------------------------------------------------------------------------------
     def on_finding(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
         self.store.observe(event_type, plain(raw))
 
     # -- status and Events -----------------------------------------------------------------------------
-    def publish(self, dest_id: str) -> None:
-        """Status is brought up to date by the leader's status loop; nothing to do at once."""
-
     def _desired_status(self, dest_id: str) -> dict[str, Any] | None:
         obj = self.objects.get(dest_id)
         health = self.pipeline.health(dest_id)
