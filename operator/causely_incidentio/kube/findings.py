@@ -230,7 +230,7 @@ def _ts_text(ns: int | None) -> str | None:
     return None if ns is None else str(ns)
 
 
-def _parse_time(text: Any) -> float:
+def parse_time(text: Any) -> float:
     if not isinstance(text, str) or not text:
         return 0.0
     try:
@@ -270,7 +270,7 @@ def record_from_status(
         attempts=int(status.get("attempts") or 0),
         last_error=status.get("lastError") or None,
         created_at=created_at,
-        updated_at=_parse_time(status.get("lastSyncTime")),
+        updated_at=parse_time(status.get("lastSyncTime")),
         incident_severity=status.get("incidentSeverity") or None,
         create_attempted=status.get("createAttempted") if isinstance(status.get("createAttempted"), int) else None,
     )

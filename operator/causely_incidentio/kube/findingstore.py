@@ -109,10 +109,6 @@ class _Work:
     generation: int
 
 
-def _time(text: Any) -> float:
-    return F._parse_time(text)
-
-
 class FindingStore:
     """:class:`~causely_incidentio.sync.journal.Journal` over Finding objects."""
 
@@ -168,7 +164,7 @@ class FindingStore:
         generation = int(meta.get("generation") or 1)
         observed = status.get("observedGeneration")
         observed = int(observed) if isinstance(observed, int) else None
-        created = _time(meta.get("creationTimestamp"))
+        created = F.parse_time(meta.get("creationTimestamp"))
         notification = spec.get("notification") or {}
         entry = Entry(
             namespace=ns, name=name, destination_id=dest_id, object_id=oid, uid=str(meta.get("uid") or ""),
@@ -178,7 +174,7 @@ class FindingStore:
             spec_digest=str(spec.get("payloadSha256") or ""),
             record=F.record_from_status(dest_id, oid, status, created),
             payload=spec.get("payload") if generation != observed else None,
-            received_at=_time(notification.get("receivedAt")) or created,
+            received_at=F.parse_time(notification.get("receivedAt")) or created,
             created_at=created,
             conditions=list(status.get("conditions") or []),
             not_before=old.not_before if old is not None and old.generation == generation else 0.0,
