@@ -113,6 +113,7 @@ fi
 work="$(mktemp -d "${TMPDIR:-/var/tmp}/causely-modern-build.XXXXXX")"
 staging=""
 cleanup() {
+  flock -u 9 2>/dev/null || true   # a waiting run need not wait for the scratch tree's deletion
   if [[ -n "$staging" ]]; then rm -rf "$staging"; fi
   if [[ -n "$pinned_list" ]]; then rm -f "$pinned_list"; fi
   if [[ "${CAUSELY_MODERN_KEEP_BUILD:-}" == 1 ]]; then
@@ -193,7 +194,7 @@ if ! $fetched; then
   if [[ -n "$pinned_list" ]]; then
     {
       echo "================================================================================================"
-      echo " sid moved: building from packages that differ from the known-good set in"
+      echo " sid moved: using packages that differ from the known-good set in"
       echo "   $VERSIONS_FILE"
       echo " (< known-good, > fetched now; sha256 differences alone mean a rebuilt package)"
       diff <(cut -d' ' -f1,2 "$pinned_list") <(cut -d' ' -f1,2 "$work/PACKAGES") | grep '^[<>]' || true
