@@ -226,7 +226,7 @@ cp "$MAIN_GO" "$work/gopath/src/crd-apiserver/main.go"
 minor="${k8s#1.}"; minor="${minor%%.*}"
 ldflags="-s -w -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
 ldflags+=" -X k8s.io/component-base/version.gitVersion=v$k8s -X k8s.io/component-base/version.gitTreeState=clean"
-log "building crd-apiserver v$k8s with $(go version | cut -d' ' -f3) (cold build: about 3-5 minutes on 2 cores)"
+log "building crd-apiserver v$k8s with $(go version | cut -d' ' -f3) (cold: about 3 minutes on 2 idle cores, 15+ on busy ones)"
 (cd "$work/gopath/src/crd-apiserver" && nice -n 10 go build -ldflags "$ldflags" -o "$work/crd-apiserver" .) \
   >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; die "go build failed (CAUSELY_MODERN_KEEP_BUILD=1 keeps $work)"; }
 
