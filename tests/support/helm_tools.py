@@ -75,7 +75,8 @@ def one(docs: list[Doc], kind: str) -> Doc:
 
 def container(docs: list[Doc]) -> Doc:
     (c,) = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
-    return c
+    found: Doc = c
+    return found
 
 
 def env_of(docs: list[Doc]) -> dict[str, Any]:
