@@ -29,6 +29,8 @@ from helm_tools import (
     template_file,
 )
 
+from causely_incidentio.kube.envdest import ENV_SECRET_KEY, ENV_SECRET_NAME
+
 CI_FILES = sorted(p.name for p in CI_VALUES.glob("*-values.yaml"))
 INCIDENT_IO_SETTINGS = ("INCIDENT_IO_API_TOKEN", "INCIDENT_IO_INCIDENT_TYPE_ID", "INCIDENT_IO_SEVERITY_ID",
                         "INCIDENT_IO_RESOLVED_STATUS_NAME", "INCIDENT_IO_NOTIFY_CHANNEL")
@@ -131,7 +133,7 @@ def test_existing_secrets_are_referenced_and_none_is_made() -> None:
     assert by_kind(docs, "Secret") == []
     env = env_of(docs)
     assert env["CAUSELY_RECEIVER_TOKEN"] == {"secretKeyRef": {"name": "causely-receiver-token", "key": "bearer"}}
-    assert env["INCIDENT_IO_API_TOKEN"] == {"secretKeyRef": {"name": "incidentio-api-key", "key": "token"}}
+    assert env["INCIDENT_IO_API_TOKEN"] == {"secretKeyRef": {"name": "causely-incidentio-env", "key": "api_token"}}
     assert env["INCIDENT_IO_RESOLVED_STATUS_NAME"] == "Resolved"
     assert env["INCIDENT_IO_NOTIFY_CHANNEL"] == "false"
     assert "INCIDENT_IO_SEVERITY_ID" not in env  # unset stays unset: the operator's own default applies
@@ -146,13 +148,30 @@ def test_causely_values_file_becomes_the_incident_io_variables() -> None:
     assert env["INCIDENT_IO_SEVERITY_ID"] == source["severity_id"]
     assert env["INCIDENT_IO_RESOLVED_STATUS_NAME"] == source["resolved_status_name"]
     assert env["INCIDENT_IO_NOTIFY_CHANNEL"] == "true"
-    assert env["INCIDENT_IO_API_TOKEN"] == {
-        "secretKeyRef": {"name": "causely-incidentio-incident-io", "key": "api_token"}}
-    (token_secret,) = [s for s in by_kind(docs, "Secret") if s["metadata"]["name"].endswith("-incident-io")]
+    # the Secret the operator's incidentio-env destination points its tokenSecretRef at (kube/envdest.py)
+    assert env["INCIDENT_IO_API_TOKEN"] == {"secretKeyRef": {"name": ENV_SECRET_NAME, "key": ENV_SECRET_KEY}}
+    (token_secret,) = [s for s in by_kind(docs, "Secret") if s["metadata"]["name"] == ENV_SECRET_NAME]
     assert token_secret["metadata"]["labels"]["notifications.causely.ai/incident-io-token"] == "true"
     assert base64.b64decode(token_secret["data"]["api_token"]).decode() == source["api_token"]
     # the token is in its Secret only: never in the Deployment (which kubectl describe and Argo CD show)
     assert source["api_token"] not in yaml.safe_dump(one(docs, "Deployment"))
+
+
+def test_the_api_key_secret_is_the_one_the_operator_reads_whatever_the_release() -> None:
+    docs = template("--set", "notifications.incident_io.enabled=true", "--set", "notifications.incident_io.api_token=x",
+                    release="other")
+    assert env_of(docs)["INCIDENT_IO_API_TOKEN"]["secretKeyRef"]["name"] == ENV_SECRET_NAME
+    assert ENV_SECRET_NAME in {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
+
+
+@pytest.mark.parametrize("ref", ["name=my-key,notifications.incident_io.existingSecret.key=api_token",
+                                 "name=causely-incidentio-env,notifications.incident_io.existingSecret.key=token"])
+def test_an_existing_secret_the_operator_would_not_read_is_refused(ref: str) -> None:
+    result = run("helm", "template", "x", str(CHART), "--set", "notifications.incident_io.enabled=true",
+                 "--set", f"notifications.incident_io.existingSecret.{ref}", check=False)
+    assert result.returncode != 0
+    assert "the operator's default destination reads its API key from the Secret causely-incidentio-env, " \
+           "key api_token" in result.stderr, result.stderr
 
 
 def test_a_string_false_keeps_the_destination_off() -> None:

@@ -47,8 +47,13 @@ app.kubernetes.io/component: operator
 {{- default (printf "%s-receiver" (include "causely-incidentio.fullname" .)) .Values.receiver.existingSecret.name }}
 {{- end }}
 
+{{/*
+The Secret holding the default destination's API key. Its name is the operator's, not the release's: the
+IncidentDestination incidentio-env the operator makes from INCIDENT_IO_* points its tokenSecretRef at
+causely-incidentio-env / api_token (operator/causely_incidentio/kube/envdest.py), so the key must be there.
+*/}}
 {{- define "causely-incidentio.incidentIoSecretName" -}}
-{{- default (printf "%s-incident-io" (include "causely-incidentio.fullname" .)) .Values.notifications.incident_io.existingSecret.name }}
+causely-incidentio-env
 {{- end }}
 
 {{/* The namespaces watched besides the release namespace, without duplicates. */}}
