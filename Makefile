@@ -35,7 +35,7 @@ test: install k8s promtool lint
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not sdk"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
