@@ -20,7 +20,7 @@ SDK_DIR = Path(__file__).resolve().parent
 if str(SDK_DIR) not in sys.path:
     sys.path.insert(0, str(SDK_DIR))
 
-TOKEN = "sdk-test-token-9d2e"
+from sdk_schema import TOKEN  # noqa: E402  (importable once SDK_DIR is on the path)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m filters on the marker

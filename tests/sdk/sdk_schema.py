@@ -31,6 +31,8 @@ import incident_io.models
 from causely_incidentio.simulator import spec
 
 REF = "#/components/schemas/"
+TOKEN = "sdk-test-token-9d2e"
+"""The API key the sdk tier's simulator accepts."""
 
 # Every endpoint the product's client (causely_incidentio.incidentio.client) calls, plus the catalog "show"
 # endpoints the simulator also serves.

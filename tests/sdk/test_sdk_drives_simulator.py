@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN
 from incident_io import AuthenticatedClient
 from incident_io.api.incident_statuses_v1 import incident_statuses_v1_list, incident_statuses_v1_show
 from incident_io.api.incident_types_v1 import incident_types_v1_list, incident_types_v1_show
@@ -33,9 +32,9 @@ from incident_io.models import (
     IncidentsEditPayloadV2,
     IncidentsEditResultV2,
     IncidentsListResultV2,
+    IncidentsShowResultV2,
     IncidentStatusesListResultV1,
     IncidentStatusesShowResultV1,
-    IncidentsShowResultV2,
     IncidentsV2ListMode,
     IncidentsV2ListStatusCategory,
     IncidentTypesListResultV1,
@@ -46,7 +45,7 @@ from incident_io.models import (
     UtilitiesIdentityResultV1,
 )
 from incident_io.types import UNSET, Response, Unset
-from sdk_schema import PRODUCT_ENDPOINTS, SIMULATOR_ONLY_ENDPOINTS
+from sdk_schema import PRODUCT_ENDPOINTS, SIMULATOR_ONLY_ENDPOINTS, TOKEN
 
 from causely_incidentio.incidentio.client import IncidentIOClient, RetryPolicy
 from causely_incidentio.simulator import Simulator
