@@ -12,10 +12,12 @@ Method:
   ``--ops`` calls of one kind one after another on one event loop; ``time.process_time()`` around the
   loop divided by the count is the CPU per call. ``--runs`` runs, median reported (and min–max).
 * Variants per operation (create, show, edit, list of a 25-incident page):
-  ``httpx`` — the bare request + ``response.json()``: the floor both share;
-  ``ours`` — ``IncidentIOClient`` as the product uses it (token bucket, tenacity retry wrapper, redaction,
-  pydantic models); ``sdk`` — the SDK's ``asyncio_detailed`` with its attrs payload and result models,
-  *without* any retry or rate limiting (so a client built on it would cost this plus our wrapper).
+  ``httpx`` — the bare request + ``response.json()``: the floor all share;
+  ``wrapper`` — our client's plumbing without models (token, bucket, tenacity, redaction, JSON);
+  ``ours`` — ``IncidentIOClient`` as the product uses it (the wrapper plus pydantic models);
+  ``sdk`` — the SDK's ``asyncio_detailed`` with its attrs payload and result models, *without* retries or
+  rate limiting; ``sdk+wrapper`` = sdk + (wrapper − httpx) estimates a client built on the SDK that keeps
+  the behaviour the product needs.
 * Model cost alone: building the create body and parsing one ``IncidentV2`` body, with our code and with
   the SDK's (no I/O).
 * Footprint: import time and peak RSS of a fresh interpreter importing each client (the SDK's ``models``
@@ -140,6 +142,30 @@ def _ours(transport: httpx.MockTransport, ids: dict[str, str]) -> dict[str, Op]:
     return {"create": create, "show": show, "edit": edit, "list": list_page}
 
 
+def _wrapper(transport: httpx.MockTransport, ids: dict[str, str]) -> dict[str, Op]:
+    """Our client's plumbing alone (token, bucket, tenacity, redaction, JSON), without building or parsing
+    models: what a client built on the SDK would still have to wrap around every SDK call."""
+    bucket = TokenBucket(capacity=10**9, refill_per_second=10**9)
+    ours = IncidentIOClient(TOKEN, base_url=BASE_URL, retry=RetryPolicy(), bucket=bucket)
+    body = {"idempotency_key": "k", "visibility": "public"}
+    edit_body = {"incident": {"incident_status_id": ids["status"]}, "notify_incident_channel": False}
+    one = {"id": "01HBENCH00000000000000000"}
+
+    async def create(n: int) -> Any:
+        return await ours._call("POST", "/v2/incidents", json=body)
+
+    async def show(n: int) -> Any:
+        return await ours._call("GET", "/v2/incidents/{id}", path=one)
+
+    async def edit(n: int) -> Any:
+        return await ours._call("POST", "/v2/incidents/{id}/actions/edit", path=one, json=edit_body)
+
+    async def list_page(n: int) -> Any:
+        return await ours._call("GET", "/v2/incidents", params=[("page_size", str(PAGE))])
+
+    return {"create": create, "show": show, "edit": edit, "list": list_page}
+
+
 def _sdk(transport: httpx.MockTransport, ids: dict[str, str]) -> dict[str, Op]:
     from incident_io.models import CustomFieldEntryPayloadV2, CustomFieldValuePayloadV2, IncidentsV2ListStatusCategory
 
@@ -207,7 +233,8 @@ async def _cpu_per_call(op: Op, ops: int) -> float:
 async def measure_calls(ops: int, runs: int) -> dict[tuple[str, str], list[float]]:
     _, responses, ids = _bodies()
     transport = _transport(responses)
-    clients = {"httpx": _bare(transport, ids), "ours": _ours(transport, ids), "sdk": _sdk(transport, ids)}
+    clients = {"httpx": _bare(transport, ids), "ours": _ours(transport, ids), "sdk": _sdk(transport, ids),
+               "wrapper": _wrapper(transport, ids)}
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(runs):
         for operation in ("create", "show", "edit", "list"):
@@ -311,10 +338,7 @@ def measure_code() -> list[tuple[str, int, int]]:
         path = base / name
         total = len(path.read_text(encoding="utf-8").splitlines())
         wanted = REPLACEABLE.get(name, set())
-        if "*" in wanted:
-            dropped = total
-        else:
-            dropped = sum(lines for fn, lines in _spans(path).items() if fn in wanted)
+        dropped = total if "*" in wanted else sum(lines for fn, lines in _spans(path).items() if fn in wanted)
         rows.append((name, total, dropped))
     return rows
 
@@ -340,11 +364,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nCPU per call, client side (mock transport), median of {args.runs} runs (min–max):")
     calls = asyncio.run(measure_calls(args.ops, args.runs))
     for operation in ("create", "show", "edit", "list"):
-        floor = statistics.median(calls[(operation, "httpx")])
-        for name in ("httpx", "ours", "sdk"):
+        med = {name: statistics.median(calls[(operation, name)]) for name in ("httpx", "ours", "sdk", "wrapper")}
+        for name in ("httpx", "wrapper", "ours", "sdk"):
             values = calls[(operation, name)]
-            extra = "" if name == "httpx" else f"   above httpx: {(statistics.median(values) - floor) * 1e6:7.1f} µs"
-            print(f"  {operation:6} {name:5} {_us(values)}{extra}")
+            extra = "" if name == "httpx" else f"   above httpx: {(med[name] - med['httpx']) * 1e6:7.1f} µs"
+            print(f"  {operation:6} {name:7} {_us(values)}{extra}")
+        # A client on the SDK keeps our plumbing around each SDK call: sdk + (wrapper - httpx).
+        estimate = med["sdk"] + med["wrapper"] - med["httpx"]
+        print(f"  {operation:6} {'sdk+wrapper (derived)':22} {estimate * 1e6:8.1f} µs   vs ours "
+              f"{(estimate / med['ours'] - 1) * 100:+.0f}%")
     print(f"\nModel work alone, median of {args.runs} runs:")
     for label, values in measure_models(args.ops, args.runs).items():
         print(f"  {label:36} {_us(values)}")
