@@ -81,3 +81,25 @@ def test_the_schemas_cover_every_endpoint_of_the_product_client() -> None:
     called = set(re.findall(r'"(GET|POST)", "(/v\d/[a-z_/{}]+)"', source))
     called |= {("POST", t) for t in re.findall(r'template = "(/v\d/[a-z_/{}]+)"', source)}
     assert called == set(PRODUCT_ENDPOINTS)
+
+
+@pytest.mark.parametrize(("ours", "live"), [
+    ("Incident", "IncidentV2"),
+    ("IncidentStatus", "IncidentStatusV1"),
+    ("IncidentStatus", "IncidentStatusV2"),
+    ("Severity", "SeverityV1"),
+    ("Severity", "SeverityV2"),
+    ("IncidentType", "IncidentTypeV1"),
+    ("IncidentType", "IncidentTypeV2"),
+    ("Identity", "IdentityV1"),
+])
+def test_the_product_models_require_only_what_the_live_schema_guarantees(ours: str, live: str) -> None:
+    """The product's pydantic models must not fail on a response the live API may legitimately send."""
+    from causely_incidentio.incidentio import models
+
+    model = getattr(models, ours)
+    required = {name for name, field in model.model_fields.items() if field.is_required()}
+    sdk = sdk_model(live)
+    assert sdk is not None
+    guaranteed = set(sdk_view(sdk, _known())["required"])
+    assert required <= guaranteed, f"{ours} requires {sorted(required - guaranteed)}, optional in {live}"
