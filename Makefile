@@ -40,7 +40,7 @@ test: install k8s promtool helm lint
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e and not chart"
+	$(BIN)/pytest -m "not integration and not e2e and not sdk and not chart"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
