@@ -34,7 +34,7 @@ promtool:
 helm: install
 	PYTHON=$(BIN)/python bash .ci/helm-kubectl.sh
 
-## Everything: lint, types, unit, integration, chart and e2e tiers.
+## Everything: lint, types, and the unit, integration, chart, e2e and sdk tiers.
 test: install k8s promtool helm lint
 	$(BIN)/pytest
 
