@@ -412,7 +412,7 @@ def _env_fallbacks(settings: Settings, problems: list[Problem]) -> dict[str, Any
 
 def _env_severity_id(env: Mapping[str, Any], severity_map: Mapping[str, str], rule: str | None) -> str | None:
     """INCIDENT_IO_SEVERITY_ID, unless the destination chose its severities itself (map or rule)."""
-    return None if severity_map or rule else env["severity_id"]  # type: ignore[no-any-return]
+    return None if severity_map or rule else env["severity_id"]
 
 
 def _build(subject: str, values: dict[str, Any]) -> DestinationConfig:
@@ -850,6 +850,15 @@ def from_resource(
     api_url = _check_api_url(_spec_text(spec, "apiURL", problems), "spec.apiURL", settings, problems, echo=True)
     severity_map = _spec_severity_map(spec.get("severityMap"), problems)
     severity_rule = _severity_rule(spec.get("severityRule"), "spec.severityRule", problems, strict=True)
+    if severity_id is not None and (spec.get("severityMap") or spec.get("severityRule")):
+        problems.append(
+            Problem(
+                "spec.severityID",
+                "fixes one severity for every incident, so it cannot be combined with spec.severityMap or "
+                "spec.severityRule",
+                "one of them",
+            )
+        )
     min_severity = _spec_severity(spec.get("minSeverity"), problems)
     notify = _spec_bool(spec, "notifyChannel", problems)
     filters_enabled = _spec_bool(spec, "filtersEnabled", problems)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
+from causely_incidentio.destinations import SecretLookupError
 from causely_incidentio.kube.envdest import env_destination
-from causely_incidentio.kube.runtime import destination_id, plain
+from causely_incidentio.kube.runtime import _secret_names, destination_id, plain
 from causely_incidentio.kube.secrets import SecretStore
 from causely_incidentio.kube.status import build_conditions, status_fields
 from causely_incidentio.settings import Settings
@@ -61,7 +64,8 @@ def test_secret_store_decodes_at_lookup_and_sees_rotation() -> None:
     store = SecretStore()
 
     def secret(token: str) -> dict[str, object]:
-        return {"metadata": {"name": "k", "namespace": "ns", "uid": "u"},
+        return {"metadata": {"name": "k", "namespace": "ns", "uid": "u",
+                             "labels": {"notifications.causely.ai/incident-io-token": "true"}},
                 "data": {"token": base64.b64encode(token.encode()).decode()}}
 
     store.put(secret("first"))
@@ -71,6 +75,11 @@ def test_secret_store_decodes_at_lookup_and_sees_rotation() -> None:
     assert store.lookup("ns", "k", "other") is None and store.lookup("ns", "nope", "token") is None
     store.remove("ns", "k")
     assert store.get("ns", "k") is None
+    unlabelled = secret("third")
+    del unlabelled["metadata"]["labels"]  # type: ignore[attr-defined]
+    store.put(unlabelled)
+    with pytest.raises(SecretLookupError, match="has not opted in"):
+        store.lookup("ns", "k", "token")
 
 
 def test_env_destination_points_at_the_secret_and_never_copies_the_token() -> None:
@@ -78,22 +87,25 @@ def test_env_destination_points_at_the_secret_and_never_copies_the_token() -> No
                         incident_io_notify_channel=True)
     doc = env_destination(settings, "causely")
     assert doc is not None
-    assert doc["spec"]["tokenSecretRef"] == {"name": "causely-incidentio-env", "key": "api_token"}
-    assert doc["spec"]["resolvedStatusName"] == "Resolved" and doc["spec"]["notifyChannel"] is True
+    assert doc["spec"] == {"tokenSecretRef": {"name": "causely-incidentio-env", "key": "api_token"}}
+    # every other setting is left unset, so it falls back to the same INCIDENT_IO_* variables
     assert "secret-value-xyz" not in repr(doc)
     assert env_destination(Settings(), "causely") is None
 
 
 def test_destination_identity_of_mirrors_and_resources() -> None:
-    owner = {"kind": "Secret", "name": "s", "uid": "u1"}
-    mirror = {"metadata": {"name": "s", "namespace": "ns", "ownerReferences": [owner]},
-              "spec": {"causelySecretRef": {"name": "s"}}}
+    owner = {"apiVersion": "v1", "kind": "Secret", "name": "s", "uid": "u1", "controller": True}
+    label = {"notifications.causely.ai/source": "Secret"}
+    mirror = {"metadata": {"name": "s", "namespace": "ns", "ownerReferences": [owner], "labels": label},
+              "spec": {}}
     direct = {"metadata": {"name": "d", "namespace": "ns"}, "spec": {"tokenSecretRef": {"name": "k"}}}
     assert destination_id(mirror) == "secret/ns/s"
     assert destination_id(direct) == "incidentdestination/ns/d"
-    # causelySecretRef written by hand (not owned by that Secret) does not borrow the Secret's identity.
-    forged = {"metadata": {"name": "other", "namespace": "ns"}, "spec": {"causelySecretRef": {"name": "s"}}}
-    assert destination_id(forged) == "incidentdestination/ns/other"
+    # spec cannot make a mirror: a resource written by hand, even naming the Secret, keeps its own identity.
+    forged = {"metadata": {"name": "s", "namespace": "ns", "labels": label},
+              "spec": {"causelySecretRef": {"name": "s"}}}
+    assert destination_id(forged) == "incidentdestination/ns/s"
+    assert _secret_names(mirror) == {"s"} and _secret_names(direct) == {"k"}
 
 
 def test_plain_copies_nested_mappings_and_lists() -> None:
