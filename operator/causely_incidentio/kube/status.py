@@ -47,9 +47,9 @@ def build_conditions(
     for ctype, status, reason, message in desired_conditions(health):
         old = before.get(ctype)
         transition = (old.get("lastTransitionTime") or now) if old and old.get("status") == status else now
-        cond: dict[str, Any] = {  # the CRD's metav1.Condition schema: every field required, reason a word
-            "type": ctype, "status": status, "reason": reason if REASON.fullmatch(reason or "") else "Unknown",
-            "message": message[:1024],
+        reason = reason if REASON.fullmatch(reason or "") else ""  # the CRD's metav1.Condition reason pattern
+        cond: dict[str, Any] = {  # every field the metav1.Condition schema requires, always set
+            "type": ctype, "status": status, "reason": reason or "Unknown", "message": message[:1024],
             "lastTransitionTime": transition,
         }
         if generation is not None:

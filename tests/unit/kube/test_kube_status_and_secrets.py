@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -113,3 +114,14 @@ def test_plain_copies_nested_mappings_and_lists() -> None:
 
     src = MappingProxyType({"a": MappingProxyType({"b": [MappingProxyType({"c": 1})]})})
     assert plain(src) == {"a": {"b": [{"c": 1}]}}
+
+
+def test_conditions_always_satisfy_the_crds_metav1_condition_schema() -> None:
+    """Every required field set, a reason matching the CRD's pattern, even from odd input or old status."""
+    odd = Health(config_valid=False, config_reason="not one word!", config_message="x")
+    previous = [{"type": "ConfigValid", "status": "False", "lastTransitionTime": None}]  # written by an old version
+    pattern = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    for cond in build_conditions(odd, generation=1, previous=previous, now=NOW):
+        assert {"type", "status", "lastTransitionTime", "reason", "message"} <= set(cond)
+        assert cond["lastTransitionTime"] == NOW and pattern.match(cond["reason"]), cond
+    assert build_conditions(odd, generation=1, previous=None, now=NOW)[0]["reason"] == "Unknown"
