@@ -245,6 +245,9 @@ def test_an_old_status_journal_is_carried_over_into_findings_once(
                           "status")
         wait_for(lambda: "pending" not in ((ops[0].get("incidentdestination", "legacy") or {}).get("status") or {}),
                  "the old maps removed")
+        # the API review removed spec.causelySecretRef: the operator takes the old mirror over and removes it
+        wait_for(lambda: (ops[0].get("incidentdestination", "legacy") or {}).get("spec") == {},
+                 "spec.causelySecretRef removed from the old mirror")
     finally:
         for op in ops:
             op.stop()
