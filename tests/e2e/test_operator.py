@@ -166,8 +166,7 @@ def test_invalid_destinations_are_reported_precisely_and_isolated(
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "missing-token-secret"},
               "spec": {"tokenSecretRef": {"name": "does-not-exist", "key": "token"}}})
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "good-token", "labels": {"notifications.causely.ai/incident-io-token": "true"}},
-              "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("good-token"))
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "good"},
               "spec": {"tokenSecretRef": {"name": "good-token", "key": "token"}, "resolvedStatusName": "Fixed",
@@ -192,8 +191,7 @@ def test_invalid_destinations_are_reported_precisely_and_isolated(
     assert "ConfigInvalid" in warnings
 
     # Fixing the resource fixes the destination, without a restart.
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "does-not-exist", "labels": {"notifications.causely.ai/incident-io-token": "true"}},
-              "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("does-not-exist"))
     op.wait_condition("missing-token-secret", "Ready", "True")
 
 
