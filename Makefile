@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool clean
+.PHONY: install demo test lint typecheck unit k8s modern promtool clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,17 +25,21 @@ lint: install
 k8s:
 	bash .ci/k8s-apiserver.sh
 
+## Build (once, cached outside the repo) the Kubernetes 1.36 CRD API server, etcd and kubectl of the modern tier.
+modern:
+	bash .ci/modern-apiserver.sh
+
 ## promtool (Debian's prometheus package) for the alerting-rule tests; installs only when missing (root).
 promtool:
 	bash .ci/promtool.sh
 
-## Everything: lint, types, unit, integration and e2e tiers.
-test: install k8s promtool lint
+## Everything: lint, types, unit, integration, e2e and modern tiers.
+test: install k8s modern promtool lint
 	$(BIN)/pytest
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not modern"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
