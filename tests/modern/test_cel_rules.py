@@ -9,7 +9,6 @@ rely on it, so the two must not drift.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,6 @@ from causely_incidentio.destinations import API_VERSION, from_resource
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-CRD_FILE = ROOT / "crds" / "incidentdestinations.yaml"
 CRD_NAME = "incidentdestinations.notifications.causely.ai"
 NAMESPACE = "cel-rules"  # the CRD-only server does not check that a namespace exists
 TOKEN = {"tokenSecretRef": {"name": "incidentio-api-key"}}
@@ -85,9 +82,8 @@ def destination(name: str, spec: Spec) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def crd(modern_api: Any) -> Any:
-    modern_api.kubectl("apply", "-f", str(CRD_FILE))
-    modern_api.kubectl("wait", "--for=condition=established", "--timeout=60s", f"crd/{CRD_NAME}")
+def crd(modern_api: Any, modern_crds: Any) -> Any:
+    """The API server with crds/ applied and Established (tests/modern/conftest.py)."""
     return modern_api
 
 
