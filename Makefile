@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool helm clean
+.PHONY: install demo test lint typecheck unit k8s modern promtool helm clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: install
 k8s:
 	bash .ci/k8s-apiserver.sh
 
+## Build (once, cached outside the repo) the Kubernetes 1.36 CRD API server, etcd and kubectl of the modern tier.
+modern:
+	bash .ci/modern-apiserver.sh
+
 ## promtool (Debian's prometheus package) for the alerting-rule tests; installs only when missing (root).
 promtool:
 	bash .ci/promtool.sh
@@ -34,13 +38,13 @@ promtool:
 helm: install
 	PYTHON=$(BIN)/python bash .ci/helm-kubectl.sh
 
-## Everything: lint, types, and the unit, integration, chart, e2e and sdk tiers.
-test: install k8s promtool helm lint
+## Everything: lint, types, and the unit, integration, chart, e2e, modern and sdk tiers.
+test: install k8s modern promtool helm lint
 	$(BIN)/pytest
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e and not sdk and not chart"
+	$(BIN)/pytest -m "not integration and not e2e and not sdk and not chart and not modern"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,12 +7,14 @@ so repeated status writes do not churn it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from causely_incidentio.sync.worker import Health
 
 CONDITION_TYPES = ("ConfigValid", "Authenticated", "Ready")
+REASON = re.compile(r"[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?")  # metav1.Condition's reason pattern
 
 
 def now_iso(clock_seconds: float | None = None) -> str:
@@ -44,8 +46,9 @@ def build_conditions(
     out: list[dict[str, Any]] = []
     for ctype, status, reason, message in desired_conditions(health):
         old = before.get(ctype)
-        transition = old.get("lastTransitionTime", now) if old and old.get("status") == status else now
-        cond: dict[str, Any] = {
+        transition = (old.get("lastTransitionTime") or now) if old and old.get("status") == status else now
+        reason = reason if REASON.fullmatch(reason or "") else ""  # the CRD's metav1.Condition reason pattern
+        cond: dict[str, Any] = {  # every field the metav1.Condition schema requires, always set
             "type": ctype, "status": status, "reason": reason or "Unknown", "message": message[:1024],
             "lastTransitionTime": transition,
         }
