@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool clean
+.PHONY: install demo test lint typecheck unit k8s promtool clean soak
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ test: install k8s promtool lint
 ## Fast feedback while developing: unit tier only.
 unit: install
 	$(BIN)/pytest -m "not integration and not e2e"
+
+## Soak: 1,000 seeded fault schedules over the real pipeline (issue 8); prints faults by kind and violations.
+soak: install
+	$(BIN)/python bench/soak.py --schedules 1000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
