@@ -29,6 +29,20 @@ from fault_runs import Result, run_schedule, simulator  # noqa: E402
 from fault_schedule import MODES  # noqa: E402
 
 MIX = (("inproc", 70), ("kube", 27), ("process", 3))
+INVARIANTS = (  # (name, text that marks a violation of it in fault_check's lines)
+    ("202 routed to no destination", "routed to no destination"),
+    ("resolve lost (live incident after a clear)", "a resolve was lost"),
+    ("cleared finding's record wrong", "is a clear; the record is"),
+    ("active finding without its one live incident", "calls for one live incident"),
+    ("active finding's record wrong", "calls for an open record"),
+    ("two incidents for one occurrence", "incidents: ["),
+    ("action stuck after the faults stopped", "still pending"),
+    ("token in an output", "appears in"),
+)
+
+
+def invariant_of(problem: str) -> str:
+    return next((name for name, mark in INVARIANTS if mark in problem), "other")
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
@@ -53,14 +67,14 @@ async def soak(args: argparse.Namespace) -> int:
     per_mode: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     failed: list[Result] = []
-    violations = 0
+    violations: Counter[str] = Counter()
     async with simulator() as sim:
         for n, (mode, seed) in enumerate(runs, 1):
             result = await run_schedule(seed, mode, sim)
             per_mode[mode] += 1
             faults.update(result.faults)
             if result.problems:
-                violations += len(result.problems)
+                violations.update(invariant_of(p) for p in result.problems)
                 failed.append(result)
                 print(result.report() if args.seed is not None or args.verbose else
                       f"FAIL seed {seed} ({mode}): {result.problems[0]} ... replay: {result.replay}", flush=True)
@@ -73,12 +87,18 @@ async def soak(args: argparse.Namespace) -> int:
     print(f"faults injected: {sum(faults.values())}")
     for kind, count in sorted(faults.items()):
         print(f"  {kind:<34} {count}")
-    print(f"invariant violations: {violations} in {len(failed)} schedule(s)")
+    print(f"invariant violations: {sum(violations.values())} in {len(failed)} schedule(s)")
+    for name, count in violations.most_common():
+        print(f"  {name:<46} {count}")
+    by_mode = Counter(r.mode for r in failed)
+    print(f"failing schedules by mode: {', '.join(f'{m} {c}' for m, c in sorted(by_mode.items())) or 'none'}")
+    reload = sum(1 for r in failed if any(k.startswith("sighup-") for k in r.schedule.faults))
+    print(f"failing schedules with a broken-config reload: {reload}; without: {len(failed) - reload}")
     for r in failed:
         print(f"  seed {r.seed} ({r.mode}): {len(r.problems)} - {r.problems[0]}")
         print(f"    replay: {r.replay}")
     print(f"wall time: {wall:.1f} s ({wall / max(1, len(runs)):.2f} s per schedule)")
-    command = " ".join(["python", "bench/soak.py", *sys.argv[1:]])
+    command = " ".join([".venv/bin/python", "bench/soak.py", *sys.argv[1:]])
     print(f"reproduce: {command}")
     return 1 if failed else 0
 
