@@ -67,10 +67,16 @@ async def soak(args: argparse.Namespace) -> int:
     per_mode: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     failed: list[Result] = []
+    errors: list[tuple[str, int, str]] = []
     violations: Counter[str] = Counter()
     async with simulator() as sim:
         for n, (mode, seed) in enumerate(runs, 1):
-            result = await run_schedule(seed, mode, sim)
+            try:
+                result = await run_schedule(seed, mode, sim)
+            except Exception as exc:  # the harness itself failed: count it, say how to replay, go on
+                errors.append((mode, seed, f"{type(exc).__name__}: {exc}"))
+                print(f"ERROR seed {seed} ({mode}): {type(exc).__name__}: {exc}", flush=True)
+                continue
             per_mode[mode] += 1
             faults.update(result.faults)
             if result.problems:
@@ -92,6 +98,9 @@ async def soak(args: argparse.Namespace) -> int:
         print(f"  {name:<46} {count}")
     by_mode = Counter(r.mode for r in failed)
     print(f"failing schedules by mode: {', '.join(f'{m} {c}' for m, c in sorted(by_mode.items())) or 'none'}")
+    print(f"schedules that could not be run (harness errors): {len(errors)}")
+    for mode, seed, what in errors:
+        print(f"  seed {seed} ({mode}): {what}")
     reload = sum(1 for r in failed if any(k.startswith("sighup-") for k in r.schedule.faults))
     print(f"failing schedules with a broken-config reload: {reload}; without: {len(failed) - reload}")
     for r in failed:
@@ -100,7 +109,7 @@ async def soak(args: argparse.Namespace) -> int:
     print(f"wall time: {wall:.1f} s ({wall / max(1, len(runs)):.2f} s per schedule)")
     command = " ".join([".venv/bin/python", "bench/soak.py", *sys.argv[1:]])
     print(f"reproduce: {command}")
-    return 1 if failed else 0
+    return 1 if failed or errors else 0
 
 
 def main() -> int:

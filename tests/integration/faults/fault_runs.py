@@ -242,6 +242,7 @@ class Run:
         self.broken = False
         self.rng = random.Random(f"run:{schedule.mode}:{schedule.seed}")
         self.phases: dict[str, float] = {}
+        self.restarts = asyncio.Lock()  # one crash and restart at a time
 
     def url(self) -> str:
         raise NotImplementedError
@@ -387,8 +388,9 @@ class InprocRun(Run):
     async def crash(self, after: float) -> None:
         """Stop in the middle of whatever is running (workers cancelled mid-call, no drain), then restart."""
         await asyncio.sleep(after)
-        await self._stop()
-        await self.start()
+        async with self.restarts:
+            await self._stop()
+            await self.start()
 
     async def reload(self, variant: str) -> None:
         self.config.write_text(config_text(variant))
@@ -469,10 +471,11 @@ class ProcessRun(Run):
 
     async def crash(self, after: float) -> None:
         await asyncio.sleep(after)
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        await self.start()
+        async with self.restarts:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            await self.start()
 
     async def reload(self, variant: str) -> None:
         for task in self.background:  # a SIGHUP during a restart would kill the process before its handler
