@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s modern promtool helm clean
+.PHONY: install demo test lint typecheck unit k8s modern promtool helm clean soak
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: install k8s modern promtool helm lint
 ## Fast feedback while developing: unit tier only.
 unit: install
 	$(BIN)/pytest -m "not integration and not e2e and not sdk and not chart and not modern"
+
+## Soak: 1,000 seeded fault schedules over the real pipeline (issue 8); prints faults by kind and violations.
+soak: install
+	$(BIN)/python bench/soak.py --schedules 1000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
