@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool clean
+.PHONY: install demo test lint typecheck unit k8s promtool image clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,16 @@ promtool:
 
 ## Everything: lint, types, unit, integration and e2e tiers.
 test: install k8s promtool lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not image"
+
+## The OCI image without a Docker engine (Debian base by mmdebstrap, umoci; cached), started with runc.
+image: install
+	bash .ci/image.sh
+	$(BIN)/pytest -m image tests/image
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not image"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -155,8 +155,9 @@ def test_deliveries_failing_turn_ready_false_and_degraded_true() -> None:
 
 
 def test_unreachable_during_the_key_check_is_degraded_and_ready_unknown() -> None:
+    down = gave_up(ServerError(BODY, endpoint="GET /v1/identity", status=503))
     health = Health(authenticated=None, auth_reason="IncidentIOUnreachable",
-                    auth_message=f"cannot check the API key: {gave_up(ServerError(BODY, endpoint='GET /v1/identity', status=503))}")
+                    auth_message=f"cannot check the API key: {down}")
     conds = conditions(health)
     assert (conds["Degraded"]["status"], conds["Degraded"]["reason"]) == ("True", "IncidentIOUnreachable")
     assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("Unknown", "IncidentIOUnreachable")
@@ -173,7 +174,8 @@ def test_not_checked_yet_is_neither_degraded_nor_ready() -> None:
     (Health(config_valid=False, config_reason="InvalidConfig", config_message="spec.filters[0]: bad"),
      "InvalidConfig"),
     (Health(authenticated=True, auth_reason="Authenticated", config_valid=False,
-            config_reason="UnknownInIncidentIO", config_message="severityMap: no severity 'P9'"), "UnknownInIncidentIO"),
+            config_reason="UnknownInIncidentIO", config_message="severityMap: no severity 'P9'"),
+     "UnknownInIncidentIO"),
     (Health(authenticated=False, auth_reason="Unauthenticated", auth_message="401"), "Unauthenticated"),
     (Health(authenticated=False, auth_reason="Forbidden", auth_message="403"), "Forbidden"),
 ])
