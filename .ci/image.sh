@@ -77,12 +77,14 @@ WHEELS=$CACHE/wheels-$deps_key
 if [[ ! -f $WHEELS/done ]]; then
   log "collecting the runtime dependencies' wheels (once per constraints.txt; cached in $WHEELS)"
   rm -rf "$WHEELS"
-  "$PYTHON" -m pip wheel -q --wheel-dir "$WHEELS" --constraint "$ROOT/constraints.txt" "$ROOT" 2>/dev/null
+  "$PYTHON" -m pip wheel -q --wheel-dir "$WHEELS" --constraint "$ROOT/constraints.txt" "$ROOT" 2>"$WORK/pip.log" \
+    || { cat "$WORK/pip.log" >&2; exit 1; }
   rm -f "$WHEELS"/causely_incidentio-*.whl
   touch "$WHEELS/done"
 fi
 log "building the project's wheel"
-"$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$WORK/wheels" "$ROOT" 2>/dev/null
+"$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$WORK/wheels" "$ROOT" 2>"$WORK/pip.log" \
+  || { cat "$WORK/pip.log" >&2; exit 1; }
 cp "$WHEELS"/*.whl "$ROOT/constraints.txt" "$WORK/wheels/"
 
 log "installing it into /opt/venv with the base's python3"
