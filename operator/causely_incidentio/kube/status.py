@@ -14,6 +14,7 @@ endpoints only: an error's text (which can quote incident.io's response body) ne
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -135,8 +136,15 @@ def _word(value: bool | None) -> str:
     return "Unknown" if value is None else ("True" if value else "False")
 
 
+def _from_worker(health: Health) -> Health:
+    """The worker's health with its messages cut before anything incident.io's response body said."""
+    return dataclasses.replace(health, auth_message=safe_message(health.auth_message),
+                               config_message=safe_message(health.config_message or ""))
+
+
 def degraded(health: Health, trouble: Trouble | None) -> tuple[str, str, str]:
     """(status, reason, message) of the Degraded condition: the configuration and key first, then deliveries."""
+    health = _from_worker(health)
     if not health.config_valid:
         return "True", health.config_reason, health.config_message or ""
     if health.authenticated is False:
@@ -152,6 +160,7 @@ def degraded(health: Health, trouble: Trouble | None) -> tuple[str, str, str]:
 
 def desired_conditions(health: Health, trouble: Trouble | None = None) -> list[tuple[str, str, str, str]]:
     """(type, status, reason, message) for each condition, from the worker's health and the findings' trouble."""
+    health = _from_worker(health)
     if not health.config_valid:
         auth = ("Unknown", "InvalidConfig", "not checked: the configuration is invalid")
     else:
@@ -196,7 +205,7 @@ def build_conditions(
         old = before.get(ctype)
         transition = old.get("lastTransitionTime", now) if old and old.get("status") == status else now
         cond: dict[str, Any] = {
-            "type": ctype, "status": status, "reason": _reason(reason), "message": safe_message(message),
+            "type": ctype, "status": status, "reason": _reason(reason), "message": message[:MESSAGE_LIMIT],
             "lastTransitionTime": transition,
         }
         if generation is not None:

@@ -148,6 +148,7 @@ def test_deliveries_failing_turn_ready_false_and_degraded_true() -> None:
     conds = conditions(healthy(), trouble)
     assert (conds["Degraded"]["status"], conds["Degraded"]["reason"]) == ("True", "DeliveriesFailing")
     assert (conds["Ready"]["status"], conds["Ready"]["reason"]) == ("False", "DeliveriesFailing")
+    assert trouble is not None and conds["Degraded"]["message"] == conds["Ready"]["message"] == trouble.message
     assert conds["Authenticated"]["status"] == "True" and conds["ConfigValid"]["status"] == "True"
     fields = status_fields(healthy(), generation=7, source="Secret", mode=None, previous_conditions=None, now=NOW,
                            trouble=trouble)
