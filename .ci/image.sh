@@ -82,6 +82,8 @@ if [[ ! -f $WHEELS/done ]]; then
   rm -f "$WHEELS"/causely_incidentio-*.whl
   touch "$WHEELS/done"
 fi
+find "$CACHE" -maxdepth 1 \( -name 'wheels-*' -o -name 'base-*' \) ! -path "$WHEELS" ! -path "$BASE" \
+  -exec rm -rf {} +  # caches of older constraints or base recipes
 log "building the project's wheel"
 "$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$WORK/wheels" "$ROOT" 2>"$WORK/pip.log" \
   || { cat "$WORK/pip.log" >&2; exit 1; }
