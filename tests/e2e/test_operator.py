@@ -188,7 +188,7 @@ def test_invalid_destinations_are_reported_precisely_and_isolated(
     assert inc["severity"]["name"] == "Critical"  # type: ignore[index]
 
     warnings = {e["reason"] for e in op.events() if e["type"] == "Warning"}
-    assert "ConfigInvalid" in warnings
+    assert "InvalidConfig" in warnings
 
     # Fixing the resource fixes the destination, without a restart.
     op.apply(token_secret("does-not-exist"))
@@ -346,8 +346,8 @@ def test_mirrors_never_touch_a_users_own_resource_and_come_back_if_deleted(
     op.wait_condition("prod", "Ready", "True")
     # A labelled Secret with the same name cannot take over the user's resource...
     op.apply(causely_secret("prod"))
-    wait_for(lambda: any(e["reason"] == "ConfigInvalid" and e["involvedObject"]["kind"] == "Secret"
-                         for e in op.events()), "a ConfigInvalid Event on the Secret")
+    wait_for(lambda: any(e["reason"] == "InvalidConfig" and e["involvedObject"]["kind"] == "Secret"
+                         for e in op.events()), "an InvalidConfig Event on the Secret")
     # ...and deleting that Secret does not delete the user's resource.
     op.kube.kubectl("delete", "secret", "prod", "-n", op.namespace)
     time.sleep(1.0)

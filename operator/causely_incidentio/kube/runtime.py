@@ -38,7 +38,7 @@ from causely_incidentio.kube.leader import LeaderElector, replica_identity
 from causely_incidentio.kube.migrate import LEGACY_FIELDS, has_legacy_status, migrate
 from causely_incidentio.kube.secrets import SecretStore
 from causely_incidentio.kube.secretwatch import SecretWatcher
-from causely_incidentio.kube.status import now_iso, status_fields
+from causely_incidentio.kube.status import Attempt, assess_deliveries, now_iso, status_fields
 from causely_incidentio.problems import InvalidInput
 from causely_incidentio.receiver import Receiver, serve
 from causely_incidentio.settings import Settings
@@ -321,7 +321,7 @@ class OperatorRuntime:
                         await self.api.delete_destination(namespace, name)
             except MirrorConflict as exc:
                 log.error("%s", exc)
-                await self._post_event_about_secret(body, "ConfigInvalid", str(exc))
+                await self._post_event_about_secret(body, "InvalidConfig", str(exc))
             except Exception as exc:  # the API server hiccuped: the next event or restart mirrors it again
                 log.error("cannot mirror Secret %s/%s: %s", namespace, name, type(exc).__name__)
 
@@ -443,7 +443,7 @@ class OperatorRuntime:
             self.pipeline.mark_invalid(dest_id, exc)
             if obj.last_invalid != exc.message:
                 obj.last_invalid = exc.message
-                self.event(dest_id, "ConfigInvalid", exc.message, warning=True)
+                self.event(dest_id, "InvalidConfig", exc.message, warning=True)
             return
         obj.last_invalid = None
         self.pipeline.upsert(config)
@@ -460,8 +460,11 @@ class OperatorRuntime:
             return None
         config = self.pipeline.configs.get(dest_id)
         mode = config.mode if config else (obj.body.get("spec") or {}).get("mode")
+        trouble = assess_deliveries(  # what the Findings' last attempts say about deliveries (Degraded)
+            (Attempt(e.record.last_error, e.record.attempts, e.has_work, e.record.updated_at)
+             for e in self.store.entries(dest_id) if e.record is not None and e.record.last_error), now=time.time())
         fields = status_fields(health, generation=obj.generation, source=obj.source, mode=mode,
-                               previous_conditions=obj.conditions, now=now_iso())
+                               previous_conditions=obj.conditions, now=now_iso(), trouble=trouble)
         obj.conditions = fields["conditions"]
         summary = self.store.summary(dest_id)
         fields.update(summary)

@@ -26,7 +26,7 @@ def healthy() -> Health:
 def test_ready_when_config_valid_and_authenticated() -> None:
     conds = {c["type"]: c for c in build_conditions(healthy(), generation=3, previous=None, now=NOW)}
     assert {t: c["status"] for t, c in conds.items()} == {"ConfigValid": "True", "Authenticated": "True",
-                                                          "Ready": "True"}
+                                                          "Degraded": "False", "Ready": "True"}
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == NOW for c in conds.values())
 
 
@@ -47,7 +47,7 @@ def test_unauthenticated_is_not_ready_with_its_reason() -> None:
 def test_last_transition_time_moves_only_when_the_status_changes() -> None:
     first = build_conditions(healthy(), generation=1, previous=None, now=NOW)
     same = build_conditions(healthy(), generation=2, previous=first, now=LATER)
-    assert [c["lastTransitionTime"] for c in same] == [NOW, NOW, NOW]
+    assert [c["lastTransitionTime"] for c in same] == [NOW, NOW, NOW, NOW]
     broken = Health(authenticated=False, auth_reason="Unauthenticated", auth_message="401")
     changed = {c["type"]: c for c in build_conditions(broken, generation=2, previous=same, now=LATER)}
     assert changed["ConfigValid"]["lastTransitionTime"] == NOW
