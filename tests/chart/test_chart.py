@@ -38,7 +38,8 @@ INCIDENT_IO_SETTINGS = ("INCIDENT_IO_API_TOKEN", "INCIDENT_IO_INCIDENT_TYPE_ID",
 
 def test_the_ci_values_files_cover_each_case() -> None:
     assert {"defaults-values.yaml", "existing-secrets-values.yaml", "multi-namespace-values.yaml",
-            "all-namespaces-values.yaml", "monitoring-values.yaml", "causely-values.yaml"} <= set(CI_FILES)
+            "all-namespaces-values.yaml", "monitoring-values.yaml", "causely-values.yaml",
+            "external-token-secret-values.yaml"} <= set(CI_FILES)
 
 
 def test_helm_version_is_the_pinned_helm_3() -> None:
@@ -134,6 +135,8 @@ def test_existing_secrets_are_referenced_and_none_is_made() -> None:
     env = env_of(docs)
     assert env["CAUSELY_RECEIVER_TOKEN"] == {"secretKeyRef": {"name": "causely-receiver-token", "key": "bearer"}}
     assert env["INCIDENT_IO_API_TOKEN"] == {"secretKeyRef": {"name": "causely-incidentio-env", "key": "api_token"}}
+    assert env["INCIDENT_IO_API_TOKEN_SECRET_NAME"] == "causely-incidentio-env"
+    assert env["INCIDENT_IO_API_TOKEN_SECRET_KEY"] == "api_token"
     assert env["INCIDENT_IO_RESOLVED_STATUS_NAME"] == "Resolved"
     assert env["INCIDENT_IO_NOTIFY_CHANNEL"] == "false"
     assert "INCIDENT_IO_SEVERITY_ID" not in env  # unset stays unset: the operator's own default applies
@@ -164,14 +167,37 @@ def test_the_api_key_secret_is_the_one_the_operator_reads_whatever_the_release()
     assert ENV_SECRET_NAME in {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
 
 
-@pytest.mark.parametrize("ref", ["name=my-key,notifications.incident_io.existingSecret.key=api_token",
-                                 "name=causely-incidentio-env,notifications.incident_io.existingSecret.key=token"])
-def test_an_existing_secret_the_operator_would_not_read_is_refused(ref: str) -> None:
+def test_a_token_secret_of_any_name_is_read_and_named_to_the_operator() -> None:
+    """external-secrets, sealed-secrets: the API key in a Secret the chart does not own, under its own name/key."""
+    docs = template_file("external-token-secret-values.yaml")
+    ref = yaml.safe_load((CI_VALUES / "external-token-secret-values.yaml").read_text())[
+        "notifications"]["incident_io"]["existingSecret"]
+    assert ref != {"name": ENV_SECRET_NAME, "key": ENV_SECRET_KEY}  # not the defaults
+    env = env_of(docs)
+    assert env["INCIDENT_IO_API_TOKEN"] == {"secretKeyRef": ref}
+    # the operator's incidentio-env destination points its tokenSecretRef at the same Secret and key
+    assert (env["INCIDENT_IO_API_TOKEN_SECRET_NAME"], env["INCIDENT_IO_API_TOKEN_SECRET_KEY"]) == (
+        ref["name"], ref["key"])
+    assert {s["metadata"]["name"] for s in by_kind(docs, "Secret")} == {"causely-incidentio-receiver"}
+
+
+def test_the_chart_made_token_secret_is_named_to_the_operator_too() -> None:
+    env = env_of(template("--set", "notifications.incident_io.enabled=true",
+                          "--set", "notifications.incident_io.api_token=x"))
+    assert (env["INCIDENT_IO_API_TOKEN_SECRET_NAME"], env["INCIDENT_IO_API_TOKEN_SECRET_KEY"]) == (
+        ENV_SECRET_NAME, ENV_SECRET_KEY)
+
+
+@pytest.mark.parametrize(("flag", "complaint"), [
+    ("name=Team_Key", "at '/notifications/incident_io/existingSecret/name'"),
+    ("key=api token", "at '/notifications/incident_io/existingSecret/key'"),
+])
+def test_a_token_secret_reference_the_api_server_would_refuse_is_refused(flag: str, complaint: str) -> None:
     result = run("helm", "template", "x", str(CHART), "--set", "notifications.incident_io.enabled=true",
-                 "--set", f"notifications.incident_io.existingSecret.{ref}", check=False)
+                 "--set", "notifications.incident_io.existingSecret.name=k",
+                 "--set", f"notifications.incident_io.existingSecret.{flag}", check=False)
     assert result.returncode != 0
-    assert "the operator's default destination reads its API key from the Secret causely-incidentio-env, " \
-           "key api_token" in result.stderr, result.stderr
+    assert complaint in result.stderr, result.stderr
 
 
 def test_a_string_false_keeps_the_destination_off() -> None:

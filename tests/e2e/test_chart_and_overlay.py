@@ -178,6 +178,23 @@ def test_helm_install_upgrade_and_rbac_on_the_server(
     assert kube_api.kubectl("get", "crd", incidentdestination_crd).returncode == 0  # Helm keeps CRDs
 
 
+def test_install_notes_print_the_label_an_existing_token_secret_needs(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str
+) -> None:
+    """The chart cannot label a Secret it does not own: NOTES.txt says how (helm template renders no notes)."""
+    ref = yaml.safe_load((CI_VALUES / "external-token-secret-values.yaml").read_text())[
+        "notifications"]["incident_io"]["existingSecret"]
+    out = helm(kube_api, "install", f"r{secrets.token_hex(3)}", str(CHART), "-n", namespace, "--dry-run=server",
+               "-f", str(CI_VALUES / "external-token-secret-values.yaml")).stdout
+    notes = out.split("NOTES:", 1)[1]
+    assert (f"kubectl -n {namespace} label secret {ref['name']} notifications.causely.ai/incident-io-token=true"
+            in notes), notes
+    assert f"your Secret {ref['name']}, key {ref['key']}" in notes
+    plain = helm(kube_api, "install", f"r{secrets.token_hex(3)}", str(CHART), "-n", namespace, "--dry-run=server",
+                 "--set", "notifications.incident_io.enabled=true", "--set", "notifications.incident_io.api_token=x")
+    assert "label secret" not in plain.stdout.split("NOTES:", 1)[1]  # the chart's own Secret carries the label
+
+
 # ---- the kustomize base, moved by an overlay ----------------------------------------------------------
 
 

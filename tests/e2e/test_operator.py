@@ -315,6 +315,31 @@ def test_environment_variables_define_a_default_destination(
     assert API_TOKEN not in op.output()
 
 
+def test_the_default_destination_reads_a_token_secret_of_any_name(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, sim: SimulatorProcess, tmp_path: Path
+) -> None:
+    """A token Secret made by a secrets manager under its own name and key (the chart's existingSecret)."""
+    kube_api.kubectl("create", "secret", "generic", "incident-io-api-key", "-n", namespace,
+                     f"--from-literal=token={API_TOKEN}")
+    kube_api.kubectl("label", "secret", "incident-io-api-key", "-n", namespace,
+                     "notifications.causely.ai/incident-io-token=true")
+    env = {"INCIDENT_IO_API_TOKEN": API_TOKEN, "INCIDENT_IO_API_TOKEN_SECRET_NAME": "incident-io-api-key",
+           "INCIDENT_IO_API_TOKEN_SECRET_KEY": "token"}
+    op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, extra_env=env).start()
+    try:
+        op.wait_condition("incidentio-env", "Ready", "True")
+        obj = op.get("incidentdestination", "incidentio-env")
+        assert obj is not None
+        assert obj["spec"] == {"tokenSecretRef": {"name": "incident-io-api-key", "key": "token"}}
+        oid = str(uuid.uuid4())
+        assert op.post(detected(oid, "High")).json()["destinations"] == [
+            f"incidentdestination/{namespace}/incidentio-env"]
+        wait_for(lambda: len(incidents_for(sim, oid)) == 1, "the incident, sent with the token from that Secret")
+    finally:
+        op.stop()
+    assert API_TOKEN not in op.output()
+
+
 def test_deleting_a_destination_stops_its_deliveries_and_leaves_its_incidents(
     operator: OperatorProcess, sim: SimulatorProcess
 ) -> None:

@@ -48,12 +48,17 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
-The Secret holding the default destination's API key. Its name is the operator's, not the release's: the
-IncidentDestination incidentio-env the operator makes from INCIDENT_IO_* points its tokenSecretRef at
-causely-incidentio-env / api_token (operator/causely_incidentio/kube/envdest.py), so the key must be there.
+The Secret holding the default destination's API key: notifications.incident_io.existingSecret, else the one the
+chart makes (causely-incidentio-env, the operator's default whatever the release is called). The Deployment
+passes both name and key to the operator (INCIDENT_IO_API_TOKEN_SECRET_NAME/_KEY), whose IncidentDestination
+incidentio-env points its tokenSecretRef there (operator/causely_incidentio/kube/envdest.py).
 */}}
 {{- define "causely-incidentio.incidentIoSecretName" -}}
-causely-incidentio-env
+{{- default "causely-incidentio-env" .Values.notifications.incident_io.existingSecret.name }}
+{{- end }}
+
+{{- define "causely-incidentio.incidentIoSecretKey" -}}
+{{- if .Values.notifications.incident_io.existingSecret.name }}{{ .Values.notifications.incident_io.existingSecret.key }}{{ else }}api_token{{ end }}
 {{- end }}
 
 {{/* The namespaces watched besides the release namespace, without duplicates. */}}

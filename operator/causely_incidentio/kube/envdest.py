@@ -2,10 +2,11 @@
 
 In a cluster every destination needs an object whose status is its journal, so the environment's default
 destination is materialised as an IncidentDestination named ``incidentio-env`` in the operator's namespace.
-Its API key is not copied anywhere: the resource points at the Secret the Deployment reads the variables from
-(``causely-incidentio-env``, key ``api_token``; that Secret opts in with the label
-``notifications.causely.ai/incident-io-token: "true"``), so rotation works as for any other destination. Every
-other setting is left unset in the spec, so it falls back to the same ``INCIDENT_IO_*`` variables: one source.
+Its API key is not copied anywhere: the resource points at the Secret the Deployment reads the token from
+(``INCIDENT_IO_API_TOKEN_SECRET_NAME``/``_KEY``, default ``causely-incidentio-env``/``api_token``; that Secret
+opts in with the label ``notifications.causely.ai/incident-io-token: "true"``), so rotation works as for any
+other destination. Every other setting is left unset in the spec, so it falls back to the same
+``INCIDENT_IO_*`` variables: one source.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from causely_incidentio.destinations import SOURCE_LABEL
 from causely_incidentio.kube.api import API_VERSION, KIND, MANAGED_BY
-from causely_incidentio.settings import Settings
+from causely_incidentio.settings import DEFAULT_TOKEN_SECRET_KEY, DEFAULT_TOKEN_SECRET_NAME, Settings
 
 ENV_DESTINATION_NAME = "incidentio-env"
-ENV_SECRET_NAME = "causely-incidentio-env"
-ENV_SECRET_KEY = "api_token"
+ENV_SECRET_NAME = DEFAULT_TOKEN_SECRET_NAME  # the defaults; the settings name the Secret actually used
+ENV_SECRET_KEY = DEFAULT_TOKEN_SECRET_KEY
 OPTIONAL_FIELDS = (
     "incidentTypeID", "severityID", "severityRule", "resolvedStatusName", "minSeverity", "mode", "visibility",
     "notifyChannel",
@@ -40,5 +41,6 @@ def env_destination(settings: Settings, namespace: str) -> dict[str, Any] | None
             "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, SOURCE_LABEL: "Environment"},
         },
-        "spec": {"tokenSecretRef": {"name": ENV_SECRET_NAME, "key": ENV_SECRET_KEY}},
+        "spec": {"tokenSecretRef": {"name": settings.incident_io_api_token_secret_name,
+                                    "key": settings.incident_io_api_token_secret_key}},
     }

@@ -94,6 +94,35 @@ def test_env_destination_points_at_the_secret_and_never_copies_the_token() -> No
     assert env_destination(Settings(), "causely") is None
 
 
+def test_env_destination_points_at_the_secret_the_settings_name() -> None:
+    """A token Secret made elsewhere (external-secrets, sealed-secrets) under its own name and key."""
+    settings = Settings.from_env({"INCIDENT_IO_API_TOKEN": "secret-value-xyz",
+                                  "INCIDENT_IO_API_TOKEN_SECRET_NAME": "team.incident-io-key",
+                                  "INCIDENT_IO_API_TOKEN_SECRET_KEY": "token.v2"})
+    doc = env_destination(settings, "causely")
+    assert doc is not None
+    assert doc["spec"] == {"tokenSecretRef": {"name": "team.incident-io-key", "key": "token.v2"}}
+    assert "secret-value-xyz" not in repr(doc)
+    # empty variables mean unset: the defaults, the Secret the chart makes
+    default = Settings.from_env({"INCIDENT_IO_API_TOKEN": "t", "INCIDENT_IO_API_TOKEN_SECRET_NAME": "",
+                                 "INCIDENT_IO_API_TOKEN_SECRET_KEY": ""})
+    assert (default.incident_io_api_token_secret_name, default.incident_io_api_token_secret_key) == (
+        "causely-incidentio-env", "api_token")
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("INCIDENT_IO_API_TOKEN_SECRET_NAME", "Incident_IO"),
+    ("INCIDENT_IO_API_TOKEN_SECRET_NAME", "-key"),
+    ("INCIDENT_IO_API_TOKEN_SECRET_NAME", "a" * 254),
+    ("INCIDENT_IO_API_TOKEN_SECRET_KEY", "api token"),
+    ("INCIDENT_IO_API_TOKEN_SECRET_KEY", "a/b"),
+])
+def test_a_token_secret_reference_the_api_server_would_refuse_is_refused_at_start_up(variable: str,
+                                                                                     value: str) -> None:
+    with pytest.raises(ValueError, match=f"{variable}: {re.escape(repr(value))} is not a Secret"):
+        Settings.from_env({variable: value})
+
+
 def test_destination_identity_of_mirrors_and_resources() -> None:
     owner = {"apiVersion": "v1", "kind": "Secret", "name": "s", "uid": "u1", "controller": True}
     label = {"notifications.causely.ai/source": "Secret"}
