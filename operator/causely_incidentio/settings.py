@@ -7,14 +7,20 @@ tests can build one from a plain dict and the documentation in ``docs/configurat
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 DEFAULT_API_URL = "https://api.incident.io"
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+DEFAULT_TOKEN_SECRET_NAME = "causely-incidentio-env"
+DEFAULT_TOKEN_SECRET_KEY = "api_token"
+# What the API server accepts as a Secret's name (a DNS-1123 subdomain) and as a key in its data.
+SECRET_NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+SECRET_KEY_RE = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 def parse_bool(value: str | bool | None, default: bool = False) -> bool:
@@ -38,8 +44,22 @@ class Settings(BaseModel):
         DEFAULT_API_URL,
         description="INCIDENT_IO_API_URL: base URL of the incident.io API (the simulator's URL in tests).",
     )
+    incident_io_allowed_api_urls: str = Field(
+        DEFAULT_API_URL,
+        description="INCIDENT_IO_ALLOWED_API_URLS: comma-separated incident.io API base URLs a destination may "
+        "use (https; http only for loopback hosts). Every destination's URL must be one of them.",
+    )
     incident_io_api_token: str | None = Field(
         None, repr=False, description="INCIDENT_IO_API_TOKEN: when set, defines the default destination 'env'."
+    )
+    incident_io_api_token_secret_name: str = Field(
+        DEFAULT_TOKEN_SECRET_NAME,
+        description="INCIDENT_IO_API_TOKEN_SECRET_NAME: in Kubernetes, the Secret (operator's namespace) holding "
+        "INCIDENT_IO_API_TOKEN, where the incidentio-env destination's tokenSecretRef points.",
+    )
+    incident_io_api_token_secret_key: str = Field(
+        DEFAULT_TOKEN_SECRET_KEY,
+        description="INCIDENT_IO_API_TOKEN_SECRET_KEY: the key of INCIDENT_IO_API_TOKEN in that Secret.",
     )
     incident_io_incident_type_id: str | None = Field(
         None,
@@ -47,6 +67,10 @@ class Settings(BaseModel):
     )
     incident_io_severity_id: str | None = Field(
         None, description="INCIDENT_IO_SEVERITY_ID: a fixed incident.io severity id for every incident."
+    )
+    incident_io_severity_rule: str | None = Field(
+        None, description="INCIDENT_IO_SEVERITY_RULE: 'Critical' (default, Causely's documented behaviour: "
+        "every incident gets the severity named Critical) or 'Mapped' (same name, else by rank)."
     )
     incident_io_resolved_status_name: str | None = Field(
         None, description="INCIDENT_IO_RESOLVED_STATUS_NAME: status a cleared finding moves its incident to; "
@@ -78,6 +102,23 @@ class Settings(BaseModel):
     causely_receiver_token: str | None = Field(
         None, repr=False, description="CAUSELY_RECEIVER_TOKEN: the token Causely sends to the receiver."
     )
+
+    @field_validator("incident_io_api_token_secret_name")
+    @classmethod
+    def _secret_name(cls, value: str) -> str:
+        """Refused at start-up: a bad name would only surface later as an invalid incidentio-env destination."""
+        if len(value) > 253 or not SECRET_NAME_RE.fullmatch(value):
+            raise ValueError(f"INCIDENT_IO_API_TOKEN_SECRET_NAME: {value!r} is not a Secret name (expected "
+                             "lowercase letters, digits, '-' and '.', at most 253 characters)")
+        return value
+
+    @field_validator("incident_io_api_token_secret_key")
+    @classmethod
+    def _secret_key(cls, value: str) -> str:
+        if len(value) > 253 or not SECRET_KEY_RE.fullmatch(value):
+            raise ValueError(f"INCIDENT_IO_API_TOKEN_SECRET_KEY: {value!r} is not a Secret key (expected "
+                             "letters, digits, '-', '_' and '.', at most 253 characters)")
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
