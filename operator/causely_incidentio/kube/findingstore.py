@@ -88,6 +88,7 @@ class Entry:
     created_at: float
     conditions: list[dict[str, Any]] = field(default_factory=list)
     not_before: float = 0.0  # reconciler backoff after a transient failure
+    strikes: int = 0  # failures counted against this generation's attempt budget (kept in memory only)
 
     @property
     def has_work(self) -> bool:
@@ -178,6 +179,7 @@ class FindingStore:
             created_at=created,
             conditions=list(status.get("conditions") or []),
             not_before=old.not_before if old is not None and old.generation == generation else 0.0,
+            strikes=old.strikes if old is not None and old.generation == generation else 0,
         )
         self._entries[key] = entry
         self._by_dest.setdefault(dest_id, {})[oid] = entry
@@ -334,7 +336,8 @@ class FindingStore:
             self._in_flight[(e.destination_id, e.object_id)] = e.generation
             attempts = e.record.attempts if e.record and e.record.last_error else 0
             actions.append(PendingAction(seq, e.destination_id, e.object_id, payload, e.received_at,
-                                         attempts, e.record.last_error if e.record else None, e.occurrence))
+                                         attempts, e.record.last_error if e.record else None, e.occurrence,
+                                         e.strikes))
         return actions
 
     async def pending_count(self, destination_id: str | None = None) -> int:
@@ -344,6 +347,11 @@ class FindingStore:
             1 for e in self.entries(destination_id)
             if e.has_work and e.payload and e.not_before <= now
         )
+
+    async def backlog(self, destination_id: str) -> tuple[int, float, float | None]:
+        """(Findings with work — backing off included —, age of the oldest, None: the store wakes its worker)."""
+        count = sum(1 for e in self.entries(destination_id) if e.has_work and e.payload)
+        return count, self.oldest_pending_age(destination_id), None
 
     def oldest_pending_age(self, destination_id: str) -> float:
         times = [e.received_at for e in self.entries(destination_id) if e.has_work and e.payload]
@@ -406,13 +414,18 @@ class FindingStore:
 
         await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
 
-    async def retry_later(self, action: PendingAction, error: str) -> None:
+    async def retry_later(
+        self, action: PendingAction, error: str, *, delay: float | None = None, strike: bool = False
+    ) -> None:
+        """Back this Finding off (the store's own schedule; ``delay`` is the SQLite journal's) and count the
+        failure; ``strike`` counts it against the attempt budget too."""
         work = self._work.pop(action.seq, None)
         key = (action.destination_id, action.object_id)
         self._in_flight.pop(key, None)
         e = self._entries.get(key)
         if e is None:
             return
+        e.strikes = action.strikes + int(strike)
         attempts = action.attempts + 1
         wait = min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
         e.not_before = self.clock() + wait
