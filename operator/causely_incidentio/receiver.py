@@ -237,7 +237,7 @@ class Receiver:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        ok, message = self.ready_check() if self.ready_check else (self.pipeline.loaded, "destinations loaded")
+        ok, message = self.ready_check() if self.ready_check else self.pipeline.readiness()
         if not self.pipeline.loaded:
             ok, message = False, "destinations not loaded yet"
         return web.json_response({"ready": ok, "message": message}, status=200 if ok else 503)

@@ -61,22 +61,7 @@ class HistoryEntry:
 class Journal(Protocol):
     async def accept(self, intakes: Sequence[Intake]) -> None: ...
     def is_known(self, destination_id: str, object_id: str) -> bool: ...
-    async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]:
-        """Actions that may run now, oldest first: every finding whose next action is not backing off, with at
-        most a tenth of ``limit`` actions of any one finding, so a finding with a long queue never fills a batch.
-        """
-        def q() -> list[PendingAction]:
-            rows = self.conn.execute(
-                "WITH q AS (SELECT *, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(not_before) OVER w AS head "
-                "FROM pending WHERE destination_id = ? WINDOW w AS (PARTITION BY object_id ORDER BY seq)) "
-                f"SELECT {PENDING_COLUMNS} FROM q WHERE rn <= ? AND head <= ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (destination_id, max(1, limit // 10), time.time(), limit),
-            ).fetchall()
-            return [PendingAction(*row) for row in rows]
-
-        result: list[PendingAction] = await self._run(q)
-        return result
-
+    async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]: ...
     async def pending_count(self, destination_id: str | None = None) -> int: ...
     async def record(self, destination_id: str, object_id: str) -> FindingRecord | None: ...
     async def records(self, destination_id: str | None = None) -> list[FindingRecord]: ...
@@ -310,12 +295,15 @@ class SqliteJournal:
 
     # -- reads -----------------------------------------------------------------------------------------
     async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]:
-        """The next action of each finding that may run now, oldest first (one per finding)."""
+        """Actions that may run now, oldest first: every finding whose next action is not backing off, with at
+        most a tenth of ``limit`` actions of any one finding, so a finding with a long queue never fills a batch.
+        """
         def q() -> list[PendingAction]:
             rows = self.conn.execute(
-                f"SELECT {PENDING_COLUMNS} FROM pending WHERE seq IN ({HEADS}) AND not_before <= ? "  # noqa: S608
-                "ORDER BY seq LIMIT ?",
-                (destination_id, time.time(), limit),
+                "WITH q AS (SELECT *, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(not_before) OVER w AS head "
+                "FROM pending WHERE destination_id = ? WINDOW w AS (PARTITION BY object_id ORDER BY seq)) "
+                f"SELECT {PENDING_COLUMNS} FROM q WHERE rn <= ? AND head <= ? ORDER BY seq LIMIT ?",  # noqa: S608
+                (destination_id, max(1, limit // 10), time.time(), limit),
             ).fetchall()
             return [PendingAction(*row) for row in rows]
 
