@@ -275,6 +275,8 @@ def record_from_status(
         updated_at=parse_time(status.get("lastSyncTime")),
         incident_severity=status.get("incidentSeverity") or None,
         create_attempted=status.get("createAttempted") if isinstance(status.get("createAttempted"), int) else None,
+        resolve_attempted=(status.get("resolveAttempted") if isinstance(status.get("resolveAttempted"), int)
+                           else None),
     )
 
 
@@ -316,6 +318,7 @@ def status_from_record(
         "lastSyncTime": now_text,
         "conditions": [condition],
         "createAttempted": record.create_attempted,
+        "resolveAttempted": record.resolve_attempted,
     }
     if observed_generation is not None:
         status["observedGeneration"] = observed_generation

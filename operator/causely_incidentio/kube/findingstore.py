@@ -414,6 +414,16 @@ class FindingStore:
 
         await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
 
+    async def intend_resolve(self, record: FindingRecord) -> None:
+        """Write-ahead before a resolve: an incident the next leader finds resolved with this mark is the
+        operator's doing (counted ``resolved``), not a human's (``closed-outside``)."""
+        key = (record.destination_id, record.object_id)
+
+        def build(fresh: FindingRecord | None) -> FindingRecord:
+            return (fresh or record).copy(resolve_attempted=record.occurrence)
+
+        await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
+
     async def retry_later(
         self, action: PendingAction, error: str, *, delay: float | None = None, strike: bool = False
     ) -> None:
