@@ -132,6 +132,9 @@ class FindingStore:
         self._names: dict[tuple[str, str], tuple[str, str]] = {}
         self._work: dict[int, _Work] = {}
         self._in_flight: dict[tuple[str, str], int] = {}  # finding → the generation the reconciler works on
+        # finding → the seq of its action handed out last: an action the worker drops unfinished (paused or
+        # reconfigured mid-drain) is replaced, never kept, so ``_work`` stays one entry per finding at most.
+        self._issued: dict[tuple[str, str], int] = {}
         self._next_seq = 1
         self._counters: dict[str, Counters] = {}
         self.on_work: Callable[[str], None] | None = None  # wakes the destination's worker (leader)
@@ -194,6 +197,10 @@ class FindingStore:
 
     def _forget(self, key: tuple[str, str]) -> None:
         self._entries.pop(key, None)
+        self._in_flight.pop(key, None)
+        seq = self._issued.pop(key, None)
+        if seq is not None:
+            self._work.pop(seq, None)
         of_dest = self._by_dest.get(key[0])
         if of_dest is not None:
             of_dest.pop(key[1], None)
@@ -332,6 +339,10 @@ class FindingStore:
                 payload = b"{}"  # the worker records it as unreadable and moves on
             seq = self._next_seq
             self._next_seq += 1
+            replaced = self._issued.pop((e.destination_id, e.object_id), None)
+            if replaced is not None:
+                self._work.pop(replaced, None)
+            self._issued[(e.destination_id, e.object_id)] = seq
             self._work[seq] = _Work((e.destination_id, e.object_id), e.generation)
             self._in_flight[(e.destination_id, e.object_id)] = e.generation
             attempts = e.record.attempts if e.record and e.record.last_error else 0
@@ -378,6 +389,7 @@ class FindingStore:
         work = self._work.pop(action.seq, None)
         generation = work.generation if work else None
         self._in_flight.pop((record.destination_id, record.object_id), None)
+        self._issued.pop((record.destination_id, record.object_id), None)
         written = await self._write_status(
             record.destination_id, record.object_id, lambda _fresh: record, generation, reset_backoff=True,
             carried_out=True,
@@ -432,6 +444,7 @@ class FindingStore:
         work = self._work.pop(action.seq, None)
         key = (action.destination_id, action.object_id)
         self._in_flight.pop(key, None)
+        self._issued.pop(key, None)
         e = self._entries.get(key)
         if e is None:
             return
@@ -569,3 +582,4 @@ class FindingStore:
 
     async def close(self) -> None:
         self._work.clear()
+        self._issued.clear()

@@ -148,6 +148,11 @@ PENDING_COLUMNS = "seq, destination_id, object_id, payload, received_at, attempt
 # The head of each finding's queue: only it may run (a finding's actions keep their order), and only once its
 # backoff is over, so a finding that keeps failing waits alone and never delays another.
 HEADS = "SELECT MIN(seq) FROM pending WHERE destination_id = ? GROUP BY object_id"
+_WINDOWED = (
+    "WITH q AS (SELECT *, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(not_before) OVER w AS head "
+    "FROM pending WHERE destination_id = ? WINDOW w AS (PARTITION BY object_id ORDER BY seq)) "
+)
+READY_ACTIONS = _WINDOWED + f"SELECT {PENDING_COLUMNS} FROM q WHERE rn <= ? AND head <= ? ORDER BY seq LIMIT ?"  # noqa: S608
 HISTORY_KEEP = 20_000
 ENDED_RETENTION_SECONDS = 30 * 24 * 3600  # ended records older than this are pruned (a later detection is new)
 ENDED_STATES = ("resolved", "closed-outside", "skipped", "failed", "cleared-unknown")
@@ -300,10 +305,7 @@ class SqliteJournal:
         """
         def q() -> list[PendingAction]:
             rows = self.conn.execute(
-                "WITH q AS (SELECT *, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(not_before) OVER w AS head "
-                "FROM pending WHERE destination_id = ? WINDOW w AS (PARTITION BY object_id ORDER BY seq)) "
-                f"SELECT {PENDING_COLUMNS} FROM q WHERE rn <= ? AND head <= ? ORDER BY seq LIMIT ?",  # noqa: S608
-                (destination_id, max(1, limit // 10), time.time(), limit),
+                READY_ACTIONS, (destination_id, max(1, limit // 10), time.time(), limit),
             ).fetchall()
             return [PendingAction(*row) for row in rows]
 

@@ -106,3 +106,19 @@ async def test_the_operators_own_resolve_is_not_taken_for_a_human_after_a_lost_s
     assert (rec := kube.record()) is not None and rec.state is State.RESOLVED
     assert kube.store.counter_values(kube.dest.id).get("resolved") == 1
     assert not any(reason == "IncidentClosedOutside" for reason, _ in kube.events)
+
+
+async def test_a_new_finding_routed_while_the_destination_is_invalid_is_kept_and_delivered(kube: Kube) -> None:
+    """8.4: a bad edit (or a token Secret briefly gone) must not turn a new finding into ``destinations: []``."""
+    from causely_incidentio.problems import InvalidInput, Problem
+
+    kube.pipeline.mark_invalid(kube.dest.id, InvalidInput("Secret ns/trust", [Problem("x", "typo")]))
+    assert kube.pipeline.readiness()[0] is False
+    raw = json.dumps(detected(A, "Critical", "2026-11-26T10:00:00Z")).encode()
+    result = await kube.pipeline.accept(parse_notification(raw), raw)
+    assert result.destinations == [kube.dest.id]
+    assert kube.store.entry(kube.dest.id, A) is not None  # its Finding is written
+    kube.pipeline.upsert(kube.dest)
+    assert kube.pipeline.readiness()[0] is True
+    await kube.settled()
+    assert len([i for i in kube.sim.incidents() if A in i["summary"]]) == 1

@@ -199,3 +199,13 @@ async def test_notify_channel_applies_to_the_resolution_only(harness: Harness) -
     edits = [r.body for r in harness.sim.requests if r.method == "POST" and r.path.endswith("/actions/edit")]
     assert [e["notify_incident_channel"] for e in edits] == [False, True], json.dumps(edits)[:500]
     assert "incident_status_id" in edits[1]["incident"]
+
+
+async def test_an_object_id_longer_than_256_characters_is_refused_naming_the_field(harness: Harness) -> None:
+    """8.16: objectId keys the journal, Findings and idempotency keys: its size is capped at intake."""
+    await harness.start([harness.dest("primary")])
+    r = await harness.post(detected("x" * 257))
+    assert r.status_code == 422
+    assert [p["field"] for p in r.json()["problems"]] == ["objectId"]
+    assert "at most 256" in r.json()["problems"][0]["message"]
+    assert (await harness.post(detected("x" * 256))).status_code == 202
