@@ -209,3 +209,30 @@ async def test_an_object_id_longer_than_256_characters_is_refused_naming_the_fie
     assert [p["field"] for p in r.json()["problems"]] == ["objectId"]
     assert "at most 256" in r.json()["problems"][0]["message"]
     assert (await harness.post(detected("x" * 256))).status_code == 202
+
+
+async def test_a_create_that_only_replays_ended_incidents_fails_loudly(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8.6: with the occurrence count lost, never record an ended incident as the finding's open one."""
+    import causely_incidentio.sync.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_REPLAYED_ENDED", 2)
+    await harness.start([harness.dest("primary")])
+    await harness.ready(DEST)
+    for d, c in (("10:00", "10:10"), ("11:00", "11:10")):
+        await harness.post(detected(A, ts=f"2026-11-26T{d}:00Z"))
+        await harness.post(cleared(A, f"2026-11-26T{c}:00Z"))
+        await harness.idle()
+
+    def forget() -> None:  # the record and its high-water mark both lost
+        harness.journal.conn.execute("DELETE FROM findings")
+        harness.journal.conn.execute("DELETE FROM occurrences")
+
+    await harness.journal._run(forget)
+    await harness.post(detected(A, ts="2099-01-01T00:00:00Z"))
+    await harness.idle()
+    record = await harness.record(DEST, A)
+    assert record.state is State.FAILED and "already ended" in (record.last_error or "")
+    assert len(of(harness, A)) == 2
+    assert any(reason == "DeliveryFailed" and "already ended" in message for _, reason, message in harness.events)
