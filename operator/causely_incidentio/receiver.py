@@ -244,7 +244,10 @@ class Receiver:
         ok, message = self.ready_check() if self.ready_check else self.pipeline.readiness()
         if not self.pipeline.loaded:
             ok, message = False, "destinations not loaded yet"
-        return web.json_response({"ready": ok, "message": message}, status=200 if ok else 503)
+        # Work waiting (stuck work included) is shown, not made a reason to be unready: intake still works, and
+        # an unready receiver would only stop Causely from handing over more.
+        return web.json_response({"ready": ok, "message": message, "backlog": self.pipeline.backlog()},
+                                 status=200 if ok else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.pipeline.metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

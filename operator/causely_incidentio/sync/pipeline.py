@@ -187,6 +187,12 @@ class Pipeline:
                    if inv.accepts(n) or self.journal.is_known(dest_id, n.object_id)]
         return served + waiting
 
+    def backlog(self) -> dict[str, dict[str, float]]:
+        """Per served destination with work waiting: actions pending (stuck ones included) and the oldest's age
+        in seconds, as its worker last published them (shown by /readyz; the gauges carry the same)."""
+        return {d: {"pending": w.backlog[0], "oldestSeconds": round(w.backlog[1], 1)}
+                for d, w in sorted(self.workers.items()) if w.backlog[0]}
+
     def readiness(self) -> tuple[bool, str]:
         """Ready unless destinations are defined and none of them is valid (nothing could be delivered)."""
         if not self.loaded:

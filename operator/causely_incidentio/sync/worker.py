@@ -179,6 +179,7 @@ class DestinationWorker:
         self.max_unexpected_attempts = max_unexpected_attempts
         self.max_failing_strikes = max_failing_strikes
         self._last_ok = 0.0  # time.monotonic() of incident.io's last 2xx answer (attempt budget)
+        self.backlog: tuple[int, float] = (0, 0.0)  # (actions pending, oldest age in s) as last published
         self.health = Health()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -338,6 +339,7 @@ class DestinationWorker:
         if backlog is None:
             return None
         count, oldest, due = await backlog(self.destination_id)
+        self.backlog = (count, oldest)
         self.metrics.pending.labels(destination=self.destination_id).set(count)
         self.metrics.oldest_pending_age.labels(destination=self.destination_id).set(oldest)
         return due  # type: ignore[no-any-return]

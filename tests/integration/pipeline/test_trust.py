@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from pipeline_harness import Harness, cleared, detected, updated
+from pipeline_harness import Harness, cleared, detected, secret, updated
 
 from causely_incidentio.problems import InvalidInput, Problem
+from causely_incidentio.standalone import destination_id_of, load_config
 from causely_incidentio.sync.records import FindingRecord, State
 
 pytestmark = pytest.mark.integration
@@ -86,12 +87,13 @@ async def test_stuck_findings_never_delay_another_finding_and_show_in_the_gauges
     age = next(line for line in metrics.splitlines()
                if line.startswith(f'causely_incidentio_oldest_pending_action_age_seconds{{destination="{DEST}"}}'))
     assert float(age.split()[-1]) > 0.3
+    ready = (await harness.http.get(harness.url.replace("/notifications", "/readyz"))).json()
+    assert ready["ready"] is True and ready["backlog"][DEST]["pending"] == 5
+    assert ready["backlog"][DEST]["oldestSeconds"] > 0.3
 
 
 async def test_a_tracked_findings_clear_during_a_broken_config_is_kept_and_delivered(harness: Harness) -> None:
     """8.4, standalone: an invalid destination is keyed by its own id (not "Secret ns/name")."""
-    from causely_incidentio.standalone import destination_id_of
-
     await harness.start([harness.dest("primary")])
     await harness.ready(DEST)
     await harness.post(detected(A))
@@ -236,3 +238,26 @@ async def test_a_create_that_only_replays_ended_incidents_fails_loudly(
     assert record.state is State.FAILED and "already ended" in (record.last_error or "")
     assert len(of(harness, A)) == 2
     assert any(reason == "DeliveryFailed" and "already ended" in message for _, reason, message in harness.events)
+
+
+async def test_a_sighup_with_a_typo_keeps_the_destination_under_its_own_id(harness: Harness, tmp_path: Any) -> None:
+    """8.4, standalone: reload a config whose only destination has a typo, then the fixed one."""
+    config = tmp_path / "destinations.json"
+    good = {"apiVersion": "v1", "kind": "List", "items": [secret("primary")]}
+    config.write_text(json.dumps(good))
+    await harness.start([])
+    load_config(str(config), harness.settings, harness.pipeline)
+    await harness.ready(DEST)
+    await harness.post(detected(A))
+    await harness.idle()
+    bad = json.loads(json.dumps(good))
+    bad["items"][0]["stringData"]["notif_config_min_severity"] = "Hihg"
+    config.write_text(json.dumps(bad))
+    load_config(str(config), harness.settings, harness.pipeline)  # what SIGHUP does
+    assert list(harness.pipeline.invalid) == [DEST]
+    assert (await harness.post(cleared(A, "2026-11-26T10:30:00Z"))).json()["destinations"] == [DEST]
+    config.write_text(json.dumps(good))
+    load_config(str(config), harness.settings, harness.pipeline)
+    await harness.ready(DEST)
+    await harness.idle()
+    assert of(harness, A)[0]["incident_status"]["category"] == "closed"
