@@ -36,9 +36,10 @@ class InvalidDestination:
     takes_new: bool = True  # False once its object is deleted (retired): only findings it tracks wait for it
 
     def accepts(self, n: Notification) -> bool:
-        """Keep a new finding for it while it is invalid: by its last valid filters, or every one (the worker
-        applies the filters again once the config is valid)."""
-        return self.takes_new and (self.last_valid is None or self.last_valid.accepts(n))
+        """Keep a new finding for it while it is invalid, by the filters of its last valid config. One never
+        valid in this process has no filters to go by: it gets only the findings it already tracks (routing
+        every finding to a destination that may never work would fill the journal for nothing)."""
+        return self.takes_new and self.last_valid is not None and self.last_valid.accepts(n)
 
     def __post_init__(self) -> None:
         self.health.config_valid = False
