@@ -145,14 +145,14 @@ ADDED_COLUMNS = (
     ("findings", "last_digest", "TEXT"),
 )
 PENDING_COLUMNS = "seq, destination_id, object_id, payload, received_at, attempts, last_error, NULL, strikes"
-# The head of each finding's queue: only it may run (a finding's actions keep their order), and only once its
-# backoff is over, so a finding that keeps failing waits alone and never delays another.
-HEADS = "SELECT MIN(seq) FROM pending WHERE destination_id = ? GROUP BY object_id"
-_WINDOWED = (
-    "WITH q AS (SELECT *, ROW_NUMBER() OVER w AS rn, FIRST_VALUE(not_before) OVER w AS head "
-    "FROM pending WHERE destination_id = ? WINDOW w AS (PARTITION BY object_id ORDER BY seq)) "
+# Only the head of a finding's queue is ever retried, so a finding backs off exactly while one of its rows has
+# ``not_before`` in the future: those findings are skipped, every other finding's actions run in arrival order.
+BLOCKED = "SELECT object_id FROM pending WHERE destination_id = ? AND not_before > ?"
+READY_ACTIONS = (
+    f"SELECT {PENDING_COLUMNS} FROM pending WHERE destination_id = ? AND object_id NOT IN ({BLOCKED}) "  # noqa: S608
+    "ORDER BY seq"
 )
-READY_ACTIONS = _WINDOWED + f"SELECT {PENDING_COLUMNS} FROM q WHERE rn <= ? AND head <= ? ORDER BY seq LIMIT ?"  # noqa: S608
+SCAN_FACTOR = 20  # pending() reads at most this many times ``limit`` rows to fill a batch
 HISTORY_KEEP = 20_000
 ENDED_RETENTION_SECONDS = 30 * 24 * 3600  # ended records older than this are pruned (a later detection is new)
 ENDED_STATES = ("resolved", "closed-outside", "skipped", "failed", "cleared-unknown")
@@ -205,6 +205,7 @@ class SqliteJournal:
         for table, column, declaration in ADDED_COLUMNS:
             if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        conn.execute("CREATE INDEX IF NOT EXISTS pending_backing_off ON pending (destination_id, not_before)")
         # The high-water mark of findings recorded before it existed.
         conn.execute(
             "INSERT INTO occurrences (destination_id, object_id, occurrence) "
@@ -304,23 +305,32 @@ class SqliteJournal:
         most a tenth of ``limit`` actions of any one finding, so a finding with a long queue never fills a batch.
         """
         def q() -> list[PendingAction]:
-            rows = self.conn.execute(
-                READY_ACTIONS, (destination_id, max(1, limit // 10), time.time(), limit),
-            ).fetchall()
-            return [PendingAction(*row) for row in rows]
+            per_finding = max(1, limit // 10)
+            taken: dict[str, int] = {}
+            actions: list[PendingAction] = []
+            cursor = self.conn.execute(READY_ACTIONS, (destination_id, destination_id, time.time()))
+            for scanned, row in enumerate(cursor):
+                if len(actions) >= limit or scanned >= SCAN_FACTOR * limit:
+                    break
+                n = taken.get(row[2], 0)
+                if n < per_finding:
+                    taken[row[2]] = n + 1
+                    actions.append(PendingAction(*row))
+            cursor.close()
+            return actions
 
         result: list[PendingAction] = await self._run(q)
         return result
 
     async def pending_count(self, destination_id: str | None = None) -> int:
-        """Findings with an action that may run now (a finding backing off counts once its wait is over)."""
+        """Actions that may run now (those of a finding backing off count once its wait is over)."""
         def q() -> int:
             if destination_id is None:
                 row = self.conn.execute("SELECT COUNT(*) FROM pending").fetchone()
             else:
                 row = self.conn.execute(
-                    f"SELECT COUNT(*) FROM pending WHERE seq IN ({HEADS}) AND not_before <= ?",  # noqa: S608
-                    (destination_id, time.time()),
+                    f"SELECT COUNT(*) FROM pending WHERE destination_id = ? AND object_id NOT IN ({BLOCKED})",  # noqa: S608
+                    (destination_id, destination_id, time.time()),
                 ).fetchone()
             return int(row[0])
 
@@ -332,14 +342,17 @@ class SqliteJournal:
         included, for the pending gauges and /readyz."""
         def q() -> tuple[int, float, float | None]:
             now = time.time()
-            count, oldest = self.conn.execute(
-                "SELECT COUNT(*), MIN(received_at) FROM pending WHERE destination_id = ?", (destination_id,)
+            count = self.conn.execute(
+                "SELECT COUNT(*) FROM pending WHERE destination_id = ?", (destination_id,)
+            ).fetchone()[0]
+            first = self.conn.execute(
+                "SELECT received_at FROM pending WHERE destination_id = ? ORDER BY seq LIMIT 1", (destination_id,)
             ).fetchone()
             due = self.conn.execute(
-                f"SELECT MIN(not_before) FROM pending WHERE seq IN ({HEADS}) AND not_before > ?",  # noqa: S608
+                "SELECT MIN(not_before) FROM pending WHERE destination_id = ? AND not_before > ?",
                 (destination_id, now),
             ).fetchone()[0]
-            return int(count), max(0.0, now - oldest) if oldest is not None else 0.0, due
+            return int(count), max(0.0, now - first[0]) if first else 0.0, due
 
         result: tuple[int, float, float | None] = await self._run(q)
         return result
