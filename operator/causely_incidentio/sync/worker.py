@@ -9,8 +9,8 @@ carries the decision out with the client, and writes the outcome to the journal.
   error text and the finding moves on; an edit that fails is checked against the incident, and an incident a
   human already resolved or closed is recorded as closed outside the operator, never edited again;
 - attempt budget: an unexpected error (a bug, a value the journal cannot store) counts against the action's
-  budget every time; a transient failure counts only when incident.io answered some other request of the same
-  pass (so an outage never uses the budget up, but a request incident.io fails alone does). Out of budget, the
+  budget every time; a transient failure counts only when incident.io accepted some write (a POST) since the
+  action's previous attempt (so an outage never uses the budget up, but a request incident.io fails alone does). Out of budget, the
   action ends ``failed`` (Warning Event ``ActionAbandoned``, an ERROR log line, the
   ``causely_incidentio_actions_abandoned_total`` metric) and the finding's next notification is carried out;
 - 401/403: the destination is marked unauthenticated and paused, nothing is retried in a loop; a new token
@@ -178,7 +178,7 @@ class DestinationWorker:
         self.clock = clock
         self.max_unexpected_attempts = max_unexpected_attempts
         self.max_failing_strikes = max_failing_strikes
-        self._last_ok = 0.0  # time.monotonic() of incident.io's last 2xx answer (attempt budget)
+        self._last_ok = 0.0  # time.monotonic() of incident.io's last 2xx answer to a write (attempt budget)
         self.backlog: tuple[int, float] = (0, 0.0)  # (actions pending, oldest age in s) as last published
         self.health = Health()
         self._wake = asyncio.Event()
@@ -208,8 +208,8 @@ class DestinationWorker:
 
     def _on_request(self, endpoint: str, status: int | None) -> None:
         self.metrics.observe_request(endpoint, status)
-        if status is not None and 200 <= status < 300:
-            self._last_ok = time.monotonic()
+        if status is not None and 200 <= status < 300 and endpoint.startswith("POST "):
+            self._last_ok = time.monotonic()  # a write went through: incident.io is taking writes
         if status == 429 and self.clock() - self._last_rate_limited_event > 60:
             self._last_rate_limited_event = self.clock()
             self.events(self.destination_id, "RateLimited",
@@ -460,8 +460,10 @@ class DestinationWorker:
                         await self._process(action)
                     except TransientFailure as exc:
                         transient = True
-                        # It counts against the budget only if incident.io answered another request meanwhile.
-                        await self._retry_or_abandon(action, str(exc), strike=self._last_ok > started,
+                        # It counts against the budget only if incident.io accepted a write since this action's
+                        # previous attempt (its last backoff before this pass): then it is failing alone.
+                        since = started - (self._backoff(action.attempts - 1) if action.attempts else 0.0)
+                        await self._retry_or_abandon(action, str(exc), strike=self._last_ok > since,
                                                      unexpected=False)
                         return  # keep this finding's order: later actions wait for this one
                     except IncidentIOError as exc:  # only auth failures escape _process
@@ -488,7 +490,8 @@ class DestinationWorker:
         return transient
 
     def _backoff(self, attempts: int) -> float:
-        return float(min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts, 16)))
+        """The wait after an action's ``attempts + 1``-th failure: doubling from ``retry_delay``, capped."""
+        return float(min(self.max_retry_delay, self.retry_delay * 2 ** min(max(attempts, 0), 16)))
 
     async def _retry_or_abandon(self, action: PendingAction, error: str, *, strike: bool, unexpected: bool) -> None:
         """Try the action again after a per-finding backoff, or give it up once its budget is spent."""

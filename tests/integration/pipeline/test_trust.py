@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from pipeline_harness import Harness, cleared, detected, secret, updated
+from pipeline_harness import API_TOKEN, Harness, cleared, detected, secret, updated
 
 from causely_incidentio.problems import InvalidInput, Problem
 from causely_incidentio.standalone import destination_id_of, load_config
@@ -261,3 +261,49 @@ async def test_a_sighup_with_a_typo_keeps_the_destination_under_its_own_id(harne
     await harness.ready(DEST)
     await harness.idle()
     assert of(harness, A)[0]["incident_status"]["category"] == "closed"
+
+
+def failing_creates(harness: Harness, fails: Any) -> None:
+    """Creates whose summary ``fails(summary)`` accepts get a 500 (the client's retries are not involved)."""
+    from causely_incidentio.destinations import DestinationConfig
+    from causely_incidentio.incidentio import IncidentIOClient
+    from causely_incidentio.incidentio.errors import ServerError
+
+    def factory(config: DestinationConfig) -> IncidentIOClient:
+        worker = harness.pipeline.workers[config.id]
+        client = IncidentIOClient(API_TOKEN, base_url=harness.sim.base_url, on_request=worker._on_request)
+        real = client.create_incident
+
+        async def create(**kw: Any) -> Any:
+            if fails(kw["summary"]):
+                raise ServerError("internal error", endpoint="POST /v2/incidents", status=500)
+            return await real(**kw)
+
+        client.create_incident = create  # type: ignore[method-assign]
+        return client
+
+    harness.worker_options["client_factory"] = factory
+
+
+async def test_a_create_incident_io_fails_alone_is_given_up_but_an_outage_never_uses_the_budget(
+    harness: Harness,
+) -> None:
+    """8.1: transient failures count against the budget only while incident.io accepts other writes."""
+    harness.worker_options.update(max_failing_strikes=3, max_retry_delay=0.1)
+    outage = True
+    failing_creates(harness, lambda summary: outage or A in summary)
+    await harness.start([harness.dest("primary")])
+    await harness.ready(DEST)
+    await harness.post(detected(A))
+    await asyncio.sleep(1.5)  # many passes, every write failing: an outage
+    assert (await harness.journal.backlog(DEST))[0] == 1
+    assert not any(reason == "ActionAbandoned" for _, reason, _ in harness.events)
+    outage = False  # incident.io is back, but keeps failing A's create alone
+    for i in range(8):  # other findings' writes go through meanwhile
+        await harness.post(detected(f"c0c0c0c0-0000-4000-8000-00000000000{i}"))
+        await asyncio.sleep(0.3)
+    await harness.idle(timeout=20)
+    record = await harness.record(DEST, A)
+    assert record.state is State.FAILED and "given up" in (record.last_error or "")
+    metrics = harness.pipeline.metrics.render().decode()
+    assert f'causely_incidentio_actions_abandoned_total{{destination="{DEST}",reason="failing"}} 1.0' in metrics
