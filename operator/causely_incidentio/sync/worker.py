@@ -10,8 +10,8 @@ carries the decision out with the client, and writes the outcome to the journal.
   human already resolved or closed is recorded as closed outside the operator, never edited again;
 - attempt budget: an unexpected error (a bug, a value the journal cannot store) counts against the action's
   budget every time; a transient failure counts only when incident.io accepted some write (a POST) since the
-  action's previous attempt (so an outage never uses the budget up, but a request incident.io fails alone does). Out of budget, the
-  action ends ``failed`` (Warning Event ``ActionAbandoned``, an ERROR log line, the
+  action's previous attempt (so an outage never uses the budget up, but a request incident.io fails alone
+  does). Out of budget, the action ends ``failed`` (Warning Event ``ActionAbandoned``, an ERROR log line, the
   ``causely_incidentio_actions_abandoned_total`` metric) and the finding's next notification is carried out;
 - 401/403: the destination is marked unauthenticated and paused, nothing is retried in a loop; a new token
   (config fingerprint change) or the periodic re-check wakes it; pending actions are kept.
