@@ -239,7 +239,8 @@ def start_standalone(
     port = free_port()
     argv = [*CLI, "standalone", "--config", str(config), "--state", str(state), "--listen", f"127.0.0.1:{port}",
             "--log-level", log_level]
-    run_env = {"INCIDENT_IO_API_URL": sim_url, "CAUSELY_RECEIVER_TOKEN": receiver_token, **(env or {})}
+    run_env = {"INCIDENT_IO_API_URL": sim_url, "INCIDENT_IO_ALLOWED_API_URLS": sim_url,
+               "CAUSELY_RECEIVER_TOKEN": receiver_token, **(env or {})}
     log = workdir / "standalone.log"
     svc = Service("standalone", _spawn("standalone", argv, log, run_env), f"http://127.0.0.1:{port}", log)
     _wait_http(svc, "/readyz")

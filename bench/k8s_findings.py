@@ -627,6 +627,7 @@ def start_operator(cluster: Cluster, ns: str, sim_url: str, work: Path, identity
     port, health = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_IO_", "CAUSELY_", "KUBERNETES_"))}
     env.update(KUBECONFIG=str(cluster.kube.kubeconfig_admin), INCIDENT_IO_API_URL=sim_url,
+               INCIDENT_IO_ALLOWED_API_URLS=sim_url,
                CAUSELY_RECEIVER_TOKEN=RECEIVER_TOKEN, POD_NAME=identity)
     argv = [*CLI, "run", "--namespace", ns, "--listen", f"127.0.0.1:{port}",
             "--health-listen", f"127.0.0.1:{health}", *timing, "--shutdown-delay", "0", "--log-level", "INFO"]

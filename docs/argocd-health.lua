@@ -1,8 +1,13 @@
 -- Argo CD health check for notifications.causely.ai/IncidentDestination.
 -- Install under argocd-cm key resource.customizations.health.notifications.causely.ai_IncidentDestination
 -- (docs/kubernetes.md). Order matters: a status written for an older generation says nothing about the
--- current spec, so it is Progressing before anything else is judged.
+-- current spec, so it is Progressing before anything else is judged. A wrong configuration, a refused key
+-- and deliveries incident.io keeps refusing are Degraded (a person must act); incident.io not answering or
+-- rate-limiting is Progressing (it passes by itself, and a sync should not fail on incident.io's outage).
 local hs = {}
+
+-- Degraded/Ready reasons that recover by themselves (kube/status.py ARGO_CD_HEALTH: "Progressing").
+local PASSING = {IncidentIOUnreachable = true, RateLimited = true, Pending = true}
 
 local function find_condition(conditions, wanted)
   if conditions == nil then
@@ -53,6 +58,17 @@ for _, name in ipairs({"ConfigValid", "Authenticated"}) do
   end
 end
 
+local degraded = find_condition(conditions, "Degraded")
+if degraded ~= nil and degraded.status == "True" then
+  if PASSING[degraded.reason] then
+    hs.status = "Progressing"
+  else
+    hs.status = "Degraded"
+  end
+  hs.message = tostring(degraded.reason) .. ": " .. describe(degraded, "True")
+  return hs
+end
+
 local ready = find_condition(conditions, "Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
@@ -60,7 +76,11 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 if ready ~= nil and ready.status == "False" then
-  hs.status = "Degraded"
+  if PASSING[ready.reason] then
+    hs.status = "Progressing"
+  else
+    hs.status = "Degraded"
+  end
   hs.message = "Ready: " .. describe(ready, "False")
   return hs
 end

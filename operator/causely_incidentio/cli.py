@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
+URL_HELP = "incident.io base URL (default INCIDENT_IO_API_URL; must be one of INCIDENT_IO_ALLOWED_API_URLS)"
+
+
 def _add_log_level(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--receiver-token-file", metavar="FILE", help="file holding the receiver token")
     run.add_argument("--allow-unauthenticated", action="store_true",
                      help="serve the receiver without a token (never in production)")
-    run.add_argument("--incidentio-url", metavar="URL", help="incident.io base URL (default INCIDENT_IO_API_URL)")
+    run.add_argument("--incidentio-url", metavar="URL", help=URL_HELP)
     run.add_argument("--lease-duration", type=float, default=15.0, metavar="S",
                      help="seconds a reconciler Lease lasts without renewal (handover time after a crash)")
     run.add_argument("--renew-deadline", type=float, default=10.0, metavar="S",
@@ -78,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--receiver-token-file", metavar="FILE", help="file holding the receiver token")
     sa.add_argument("--allow-unauthenticated", action="store_true",
                     help="serve the receiver without a token (never in production)")
-    sa.add_argument("--incidentio-url", metavar="URL", help="incident.io base URL (default INCIDENT_IO_API_URL)")
+    sa.add_argument("--incidentio-url", metavar="URL", help=URL_HELP)
     _add_log_level(sa)
     _add_log_format(sa)
 

@@ -89,7 +89,8 @@ async def run_demo(latency_ms: float, console: Console) -> int:
     receiver_token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="causely-demo-") as tmp:
         async with Simulator(tokens=[api_token], latency_ms=latency_ms) as sim:
-            settings = Settings(incident_io_api_url=sim.base_url)
+            # the simulator is plain http on loopback: allowed only because it is listed, as an installer would
+            settings = Settings(incident_io_api_url=sim.base_url, incident_io_allowed_api_urls=sim.base_url)
             journal = await SqliteJournal.open(Path(tmp) / "journal.sqlite")
             pipeline = Pipeline(journal, settings)
             pipeline.set_destinations([from_secret(demo_secret(api_token), settings)])

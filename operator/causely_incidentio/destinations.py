@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import json
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from causely_incidentio.filters import FilterSet, parse_filters
 from causely_incidentio.payload import Notification
 from causely_incidentio.problems import InvalidInput, Problem
-from causely_incidentio.settings import Settings
+from causely_incidentio.settings import DEFAULT_API_URL, Settings
 from causely_incidentio.severities import ALLOWED_SEVERITIES, CauselySeverity
 from causely_incidentio.severities import parse as parse_severity
 
@@ -33,13 +35,28 @@ NOTIF_TYPE = "IncidentIO"
 API_VERSION = "notifications.causely.ai/v1alpha1"
 KIND = "IncidentDestination"
 DEFAULT_TOKEN_KEY = "token"
+SOURCE_LABEL = "notifications.causely.ai/source"
+"""Label on the IncidentDestinations the operator makes; ``Secret`` marks the mirror of a labelled Secret."""
+MIRROR_SOURCE = "Secret"
+TOKEN_OPT_IN_LABEL = "notifications.causely.ai/incident-io-token"
+"""A Secret must carry this label (value "true") before an IncidentDestination's tokenSecretRef may read it."""
+CAUSELY_TOKEN_KEY = "notif_config_token"
 DEFAULT_NAMESPACE = "default"
 """Namespace assumed for documents without one (files in standalone mode), as ``kubectl`` would."""
 
 Mode = Literal["standard", "test"]
 Visibility = Literal["public", "private"]
+SeverityRule = Literal["Critical", "Mapped"]
 MODES: tuple[str, ...] = get_args(Mode)
 VISIBILITIES: tuple[str, ...] = get_args(Visibility)
+SEVERITY_RULES: tuple[str, ...] = get_args(SeverityRule)
+DEFAULT_SEVERITY_RULE: SeverityRule = "Critical"
+# IncidentDestination enum values are cased as Kubernetes' own (LabelSelector's In, NotIn); Causely's Secret
+# format and the INCIDENT_IO_* variables keep their lower-case words.
+SEVERITY_NAMES = {s.value: s.value for s in CauselySeverity}
+SPEC_MODES = {"Standard": "standard", "Test": "test"}
+SPEC_VISIBILITIES = {"Public": "public", "Private": "private"}
+SPEC_OPERATORS = {"Equals": "equals", "NotEquals": "not_equals", "In": "in", "NotIn": "not_in"}
 
 # Secret keys. The first seven are Causely's published ones; the rest are this operator's (documented in
 # docs/configuration.md), each falling back to the matching INCIDENT_IO_* setting when absent or empty.
@@ -54,6 +71,7 @@ SECRET_KEYS: tuple[str, ...] = (
     "notif_config_incident_type_id",
     "notif_config_severity_id",
     "notif_config_severity_map",
+    "notif_config_severity_rule",
     "notif_config_min_severity",
     "notif_config_resolved_status_name",
     "notif_config_notify_channel",
@@ -63,11 +81,11 @@ SECRET_KEYS: tuple[str, ...] = (
 SECRET_KEY_PREFIX = "notif_config_"
 
 SPEC_FIELDS: tuple[str, ...] = (
-    "causelySecretRef",
     "tokenSecretRef",
-    "incidentTypeId",
-    "severityId",
+    "incidentTypeID",
+    "severityID",
     "severityMap",
+    "severityRule",
     "minSeverity",
     "resolvedStatusName",
     "notifyChannel",
@@ -76,17 +94,14 @@ SPEC_FIELDS: tuple[str, ...] = (
     "mode",
     "visibility",
     "global",
-    "apiUrl",
+    "apiURL",
 )
-# Values the CRD's schema fills in on the API server; a mirror (causelySecretRef) read back from the
-# server carries them, so they do not count as "set" for the mutual-exclusion check.
-CRD_DEFAULTS: dict[str, Any] = {
-    "minSeverity": "High",
-    "notifyChannel": False,
-    "filtersEnabled": True,
-    "mode": "standard",
-    "visibility": "public",
-    "global": False,
+RENAMED_FIELDS: dict[str, str] = {"incidentTypeId": "incidentTypeID", "severityId": "severityID", "apiUrl": "apiURL"}
+"""v1alpha1 fields renamed by Kubernetes naming conventions; the old names are rejected, never ignored."""
+LEGACY_MIRROR_FIELD = "causelySecretRef"
+REMOVED_FIELDS: dict[str, str] = {
+    LEGACY_MIRROR_FIELD: "was removed: a mirror of a Causely-format Secret is recognised by its owner "
+    "reference, and an IncidentDestination written by hand names its API key with spec.tokenSecretRef",
 }
 
 
@@ -123,6 +138,7 @@ class DestinationConfig(BaseModel):
     incident_type_id: str | None = None
     severity_id: str | None = None
     severity_map: dict[str, str] = Field(default_factory=dict)
+    severity_rule: SeverityRule = DEFAULT_SEVERITY_RULE
     min_severity: CauselySeverity = CauselySeverity.HIGH
     resolved_status_name: str | None = None
     notify_channel: bool = False
@@ -171,9 +187,92 @@ def compute_fingerprint(config: DestinationConfig) -> str:
 # Small validators that append a Problem instead of raising.
 
 
-def _is_url(value: str) -> bool:
-    lower = value.lower()
-    return (lower.startswith("https://") or lower.startswith("http://")) and len(value.split("://", 1)[1]) > 0
+LOOPBACK_NAMES = frozenset({"localhost"})
+URL_SHAPE = "an https base URL such as https://api.incident.io (http only for localhost, 127.0.0.0/8 or ::1)"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_api_url(value: str) -> tuple[str | None, str]:
+    """``(canonical URL, "")`` for an acceptable API base URL, else ``(None, what is wrong)``.
+
+    https, or http to a loopback host only (the simulator); no user information, query or fragment. The
+    canonical form (lower-case scheme and host, default port and trailing slash dropped) is what the
+    allow-list compares.
+    """
+    try:
+        parts = urllib.parse.urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None, "is not a valid URL"
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if scheme not in ("http", "https") or not host:
+        return None, "is not an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        return None, "must not contain user information"
+    if parts.query or parts.fragment:
+        return None, "must not have a query or fragment"
+    if scheme == "http" and not _is_loopback(host):
+        return None, "uses http to a host that is not loopback (https is required)"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != (443 if scheme == "https" else 80):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{parts.path.rstrip('/')}", ""
+
+
+def allowed_api_urls(settings: Settings, problems: list[Problem]) -> list[str]:
+    """INCIDENT_IO_ALLOWED_API_URLS, canonical: the only API base URLs a destination may send its key to."""
+    raw = getattr(settings, "incident_io_allowed_api_urls", DEFAULT_API_URL)
+    allowed: list[str] = []
+    for entry in (e.strip() for e in str(raw).split(",")):
+        if not entry:
+            continue
+        canonical, what = normalise_api_url(entry)
+        if canonical is None:
+            problems.append(Problem("INCIDENT_IO_ALLOWED_API_URLS", f"entry {entry!r} {what}", URL_SHAPE))
+        elif canonical not in allowed:
+            allowed.append(canonical)
+    if not allowed and not problems:
+        problems.append(Problem("INCIDENT_IO_ALLOWED_API_URLS", "is empty", "at least " + DEFAULT_API_URL))
+    return allowed
+
+
+def _check_api_url(
+    url: str | None, where: str, settings: Settings, problems: list[Problem], *, echo: bool
+) -> str | None:
+    """A destination's own URL (None: INCIDENT_IO_API_URL's) must be well formed and on the allow-list.
+
+    Whoever writes a destination chooses where its API key is sent; the allow-list, set by whoever installs
+    the operator, bounds that choice (a confused deputy otherwise: any Secret value to any server).
+    """
+    effective = url if url is not None else settings.incident_io_api_url
+    if url is None:
+        where, echo = "INCIDENT_IO_API_URL", True
+    shown = f"{effective!r} " if echo else ""
+    canonical, what = normalise_api_url(effective)
+    if canonical is None:
+        problems.append(Problem(where, f"{shown}{what}", URL_SHAPE))
+        return None
+    allowed = allowed_api_urls(settings, [])
+    if canonical not in allowed:
+        problems.append(
+            Problem(
+                where,
+                f"{shown}is not an allowed incident.io API URL",
+                "one of INCIDENT_IO_ALLOWED_API_URLS, set by whoever installs the operator: "
+                + (", ".join(allowed) or "(none valid)"),
+            )
+        )
+        return None
+    return url
 
 
 def _text_bool(value: str | None, where: str, problems: list[Problem]) -> bool | None:
@@ -210,6 +309,35 @@ def _choice(
     what = f"{value!r} is not allowed" if echo else "is not an allowed value"
     problems.append(Problem(where, what, "one of " + ", ".join(choices)))
     return None
+
+
+def _spec_enum(value: Any, choices: Mapping[str, str], where: str, problems: list[Problem]) -> str | None:
+    """An IncidentDestination enum: exactly one of ``choices`` (the API server checks the same), mapped."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value in choices:
+        return choices[value]
+    expected = "one of " + ", ".join(choices)
+    cased = next((c for c in choices if isinstance(value, str) and c.lower() == value.strip().lower()), None)
+    if cased is not None:
+        problems.append(Problem(where, f"{value!r} must be written {cased!r}", expected))
+    else:
+        problems.append(Problem(where, f"{value!r} is not allowed", expected))
+    return None
+
+
+def _severity_rule(value: Any, where: str, problems: list[Problem], *, strict: bool) -> SeverityRule | None:
+    """``Critical`` or ``Mapped``; exact in an IncidentDestination, any case in a Secret or the environment."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if strict:
+        found = _spec_enum(value, {r: r for r in SEVERITY_RULES}, where, problems)
+    else:
+        word = str(value).strip().lower()
+        found = next((r for r in SEVERITY_RULES if r.lower() == word), None)
+        if found is None:
+            problems.append(Problem(where, "is not an allowed value", "one of " + ", ".join(SEVERITY_RULES)))
+    return "Mapped" if found == "Mapped" else ("Critical" if found == "Critical" else None)
 
 
 def _severity_map(raw: Any, where: str, problems: list[Problem]) -> dict[str, str]:
@@ -266,15 +394,25 @@ def _env_fallbacks(settings: Settings, problems: list[Problem]) -> dict[str, Any
         problems,
         echo=True,
     )
+    env_rule = _severity_rule(
+        _env_text(settings, "incident_io_severity_rule"), "INCIDENT_IO_SEVERITY_RULE", problems, strict=False
+    )
+    allowed_api_urls(settings, problems)
     return {
         "incident_type_id": _env_text(settings, "incident_io_incident_type_id"),
         "severity_id": _env_text(settings, "incident_io_severity_id"),
+        "severity_rule": env_rule or DEFAULT_SEVERITY_RULE,
         "resolved_status_name": _env_text(settings, "incident_io_resolved_status_name"),
         "notify_channel": bool(getattr(settings, "incident_io_notify_channel", False)),
         "min_severity": env_severity or CauselySeverity.HIGH,
         "mode": env_mode or "standard",
         "visibility": env_visibility or "public",
     }
+
+
+def _env_severity_id(env: Mapping[str, Any], severity_map: Mapping[str, str], rule: str | None) -> str | None:
+    """INCIDENT_IO_SEVERITY_ID, unless the destination chose its severities itself (map or rule)."""
+    return None if severity_map or rule else env["severity_id"]
 
 
 def _build(subject: str, values: dict[str, Any]) -> DestinationConfig:
@@ -415,15 +553,7 @@ def from_secret(secret: Mapping[str, Any], settings: Settings) -> DestinationCon
     token = text("notif_config_token")
     if token is None:
         problems.append(Problem("notif_config_token", "is missing or empty", "the incident.io API key"))
-    api_url = text("notif_config_url")
-    if api_url is not None and not _is_url(api_url):
-        problems.append(
-            Problem(
-                "notif_config_url",
-                "is not an http(s) URL",
-                "empty (incident.io's API) or a base URL such as https://api.incident.io",
-            )
-        )
+    api_url = _check_api_url(text("notif_config_url"), "notif_config_url", settings, problems, echo=False)
 
     global_ = _text_bool(values.get("notif_config_global"), "notif_config_global", problems)
     filters_enabled = _text_bool(
@@ -439,6 +569,9 @@ def from_secret(secret: Mapping[str, Any], settings: Settings) -> DestinationCon
         filters = FilterSet()
     min_severity = _severity(
         values.get("notif_config_min_severity"), "notif_config_min_severity", problems, echo=False
+    )
+    severity_rule = _severity_rule(
+        values.get("notif_config_severity_rule"), "notif_config_severity_rule", problems, strict=False
     )
     mode = _choice(values.get("notif_config_mode"), MODES, "notif_config_mode", problems, echo=False)
     visibility = _choice(
@@ -469,8 +602,9 @@ def from_secret(secret: Mapping[str, Any], settings: Settings) -> DestinationCon
             "namespace": namespace,
             "token": SecretStr(token or ""),
             "incident_type_id": text("notif_config_incident_type_id") or env["incident_type_id"],
-            "severity_id": text("notif_config_severity_id") or env["severity_id"],
+            "severity_id": text("notif_config_severity_id") or _env_severity_id(env, severity_map, severity_rule),
             "severity_map": severity_map,
+            "severity_rule": severity_rule or env["severity_rule"],
             "min_severity": min_severity or env["min_severity"],
             "resolved_status_name": text("notif_config_resolved_status_name") or env["resolved_status_name"],
             "notify_channel": env["notify_channel"] if notify is None else notify,
@@ -506,10 +640,54 @@ def _spec_bool(spec: Mapping[str, Any], key: str, problems: list[Problem]) -> bo
     return None
 
 
-def _is_unset(key: str, value: Any) -> bool:
-    return (
-        value is None or value == {} or value == [] or value == "" or CRD_DEFAULTS.get(key, object()) == value
+def token_from_secret(secret: Mapping[str, Any], key: str) -> str | None:
+    """The value of ``key`` in a token Secret that opted in; None when the key is absent.
+
+    An IncidentDestination may name any Secret of its namespace, so without an opt-in anyone allowed to
+    write one could send a database password to incident.io as an API key. A Secret opts in with the label
+    ``notifications.causely.ai/incident-io-token: "true"``; a Causely-format Secret (labelled
+    ``causely.ai/notif-config: IncidentIO``) counts as opted in for its own ``notif_config_token``.
+    """
+    namespace, name = _ident(secret)
+    labels = _meta(secret).get("labels")
+    labels = labels if isinstance(labels, Mapping) else {}
+    opted_in = labels.get(TOKEN_OPT_IN_LABEL) == "true" or (
+        is_incidentio_secret(secret) and key == CAUSELY_TOKEN_KEY
     )
+    if not opted_in:
+        raise SecretLookupError(
+            f"Secret {namespace}/{name} has not opted in to be read as an incident.io API key: label it "
+            f'{TOKEN_OPT_IN_LABEL}="true"'
+        )
+    values, problems = decode_secret_data(secret, keys=[key])
+    if problems:
+        raise SecretLookupError(f"Secret {namespace}/{name}: key {key!r} is not valid base64-encoded text")
+    return values.get(key)
+
+
+def mirrored_secret(doc: Mapping[str, Any]) -> str | None:
+    """The Secret an IncidentDestination mirrors, else None.
+
+    A mirror carries the label ``notifications.causely.ai/source: Secret`` and a controller owner reference
+    to the Secret of its own name (the one the operator set); nothing in ``spec`` says so, because spec is
+    the user's. An object a user wrote, even with the same name as a labelled Secret, has no such owner.
+    """
+    meta = _meta(doc)
+    labels = meta.get("labels")
+    name = meta.get("name")
+    if not isinstance(labels, Mapping) or labels.get(SOURCE_LABEL) != MIRROR_SOURCE or not name:
+        return None
+    owners = meta.get("ownerReferences")
+    for owner in owners if isinstance(owners, list) else []:
+        if (
+            isinstance(owner, Mapping)
+            and owner.get("apiVersion") == "v1"
+            and owner.get("kind") == "Secret"
+            and owner.get("name") == name
+            and owner.get("controller") is True
+        ):
+            return str(name)
+    return None
 
 
 def _resolve_token(
@@ -521,7 +699,7 @@ def _resolve_token(
             Problem(
                 "spec.tokenSecretRef",
                 "is missing",
-                "{name, key} of the Secret holding the incident.io API key (or spec.causelySecretRef)",
+                "{name, key} of the Secret holding the incident.io API key",
             )
         )
         return None
@@ -563,46 +741,68 @@ def _resolve_token(
     return token.strip()
 
 
-def _from_causely_secret_ref(
+def _from_mirror(
     doc: Mapping[str, Any],
-    spec: Mapping[str, Any],
+    secret_name: str,
     namespace: str,
     subject: str,
     secret_get: SecretGet | None,
     settings: Settings,
     problems: list[Problem],
 ) -> DestinationConfig:
-    ref = spec.get("causelySecretRef")
-    others = [k for k, v in spec.items() if k != "causelySecretRef" and not _is_unset(k, v)]
-    for key in others:
-        problems.append(
-            Problem(
-                f"spec.{key}",
-                "is set together with causelySecretRef",
-                "either causelySecretRef alone, or the settings without it",
+    """A mirror is configured entirely by its Secret; anything in its spec is a mistake to report."""
+    spec = doc.get("spec")
+    for key, value in (spec.items() if isinstance(spec, Mapping) else []):
+        legacy = key == LEGACY_MIRROR_FIELD and isinstance(value, Mapping) and value.get("name") == secret_name
+        if not legacy:  # versions before v1alpha1's review wrote causelySecretRef; the operator removes it
+            problems.append(
+                Problem(
+                    f"spec.{key}",
+                    f"is set on the mirror of Secret {namespace}/{secret_name}, which is configured by that Secret",
+                    "an empty spec (edit the Secret's notif_config_* keys instead)",
+                )
             )
-        )
-    secret_name = ref.get("name") if isinstance(ref, Mapping) else None
     secret: Mapping[str, Any] | None = None
-    if not isinstance(secret_name, str) or not secret_name.strip():
-        problems.append(
-            Problem("spec.causelySecretRef.name", "is missing", "the name of a Causely-format Secret")
-        )
-    elif secret_get is None:
-        problems.append(Problem("spec.causelySecretRef", "cannot be read here (no Secret reader was given)"))
+    if secret_get is None:
+        problems.append(Problem("metadata.ownerReferences", "names a Secret that cannot be read here"))
     else:
         secret = secret_get(namespace, secret_name)
         if secret is None:
-            problems.append(Problem("spec.causelySecretRef", f"Secret {namespace}/{secret_name} not found"))
+            problems.append(Problem("metadata.ownerReferences", f"Secret {namespace}/{secret_name} not found"))
     if problems or secret is None:
         raise InvalidInput(subject, problems)
-    config = from_secret(secret, settings)
-    return config.evolve(generation=_generation(doc))
+    return from_secret(secret, settings).evolve(generation=_generation(doc))
 
 
 def _generation(doc: Mapping[str, Any]) -> int | None:
     value = _meta(doc).get("generation")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _spec_filters(raw: Any, enabled: bool, problems: list[Problem]) -> FilterSet:
+    """spec.filters with Kubernetes-cased operators (Equals, NotEquals, In, NotIn), parsed as Causely's rules."""
+    if raw is None:
+        return FilterSet(enabled=enabled)
+    if not isinstance(raw, list):
+        problems.append(Problem("spec.filters", "is not a list", "a list of {field, operator, value|values}"))
+        return FilterSet()
+    reported: set[str] = set()
+    rules: list[Any] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, Mapping) and "operator" in item:
+            where = f"spec.filters[{index}].operator"
+            operator = _spec_enum(item["operator"], SPEC_OPERATORS, where, problems)
+            if operator is None:
+                reported.add(where)
+                item = {k: v for k, v in item.items() if k != "operator"}
+            else:
+                item = {**item, "operator": operator}
+        rules.append(item)
+    try:
+        return parse_filters(rules, enabled=enabled, where="spec.filters")
+    except InvalidInput as exc:
+        problems.extend(p for p in exc.problems if p.where not in reported)
+    return FilterSet()
 
 
 def from_resource(
@@ -615,8 +815,9 @@ def from_resource(
     """A destination from an ``IncidentDestination``; InvalidInput lists every problem.
 
     ``secret_lookup(namespace, name, key)`` returns the token (None, or raises SecretLookupError, when it
-    is missing). With ``spec.causelySecretRef`` the whole configuration comes from that Secret via
-    ``secret_get(namespace, name)`` and the result keeps the Secret's identity.
+    is missing). A mirror of a labelled Secret (:func:`mirrored_secret`) is built from that Secret via
+    ``secret_get(namespace, name)`` and keeps the Secret's identity. Unset fields fall back to the
+    INCIDENT_IO_* settings, then to the built-in defaults (docs/configuration.md, "Precedence").
     """
     namespace, name = _ident(doc)
     subject = f"{KIND} {namespace}/{name or '(unnamed)'}"
@@ -627,48 +828,44 @@ def from_resource(
         problems.append(Problem("apiVersion", f"is {doc.get('apiVersion')!r}", API_VERSION))
     if doc.get("kind") != KIND:
         problems.append(Problem("kind", f"is {doc.get('kind')!r}", KIND))
+    mirrored = mirrored_secret(doc)
+    if mirrored is not None:
+        return _from_mirror(doc, mirrored, namespace, subject, secret_get, settings, problems)
     spec = doc.get("spec")
     if not isinstance(spec, Mapping):
         problems.append(Problem("spec", "is missing or not an object", "the destination's settings"))
         raise InvalidInput(subject, problems)
     for key in spec:
-        if key not in SPEC_FIELDS:
+        if key in RENAMED_FIELDS:
+            problems.append(Problem(f"spec.{key}", f"was renamed to spec.{RENAMED_FIELDS[key]}"))
+        elif key in REMOVED_FIELDS:
+            problems.append(Problem(f"spec.{key}", REMOVED_FIELDS[key]))
+        elif key not in SPEC_FIELDS:
             problems.append(Problem(f"spec.{key}", "unknown field", "one of " + ", ".join(SPEC_FIELDS)))
-    if spec.get("causelySecretRef") is not None:
-        return _from_causely_secret_ref(doc, spec, namespace, subject, secret_get, settings, problems)
 
     token = _resolve_token(spec, namespace, secret_lookup, problems)
-    incident_type_id = _spec_text(spec, "incidentTypeId", problems)
-    severity_id = _spec_text(spec, "severityId", problems)
+    incident_type_id = _spec_text(spec, "incidentTypeID", problems)
+    severity_id = _spec_text(spec, "severityID", problems)
     resolved_status_name = _spec_text(spec, "resolvedStatusName", problems)
-    api_url = _spec_text(spec, "apiUrl", problems)
-    if api_url is not None and not _is_url(api_url):
+    api_url = _check_api_url(_spec_text(spec, "apiURL", problems), "spec.apiURL", settings, problems, echo=True)
+    severity_map = _spec_severity_map(spec.get("severityMap"), problems)
+    severity_rule = _severity_rule(spec.get("severityRule"), "spec.severityRule", problems, strict=True)
+    if severity_id is not None and (spec.get("severityMap") or spec.get("severityRule")):
         problems.append(
             Problem(
-                "spec.apiUrl", f"{api_url!r} is not an http(s) URL", "a URL such as https://api.incident.io"
+                "spec.severityID",
+                "fixes one severity for every incident, so it cannot be combined with spec.severityMap or "
+                "spec.severityRule",
+                "one of them",
             )
         )
-        api_url = None
-    severity_map = _severity_map(spec.get("severityMap"), "spec.severityMap", problems)
-    min_severity = _severity(spec.get("minSeverity"), "spec.minSeverity", problems, echo=True)
+    min_severity = _spec_severity(spec.get("minSeverity"), problems)
     notify = _spec_bool(spec, "notifyChannel", problems)
     filters_enabled = _spec_bool(spec, "filtersEnabled", problems)
     global_ = _spec_bool(spec, "global", problems)
-    mode = _choice(spec.get("mode"), MODES, "spec.mode", problems, echo=True)
-    visibility = _choice(spec.get("visibility"), VISIBILITIES, "spec.visibility", problems, echo=True)
-    raw_filters = spec.get("filters")
-    filters = FilterSet()
-    if raw_filters is not None and not isinstance(raw_filters, list):
-        problems.append(Problem("spec.filters", "is not a list", "a list of {field, operator, value|values}"))
-    else:
-        try:
-            filters = parse_filters(
-                raw_filters,
-                enabled=True if filters_enabled is None else filters_enabled,
-                where="spec.filters",
-            )
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
+    mode = _spec_enum(spec.get("mode"), SPEC_MODES, "spec.mode", problems)
+    visibility = _spec_enum(spec.get("visibility"), SPEC_VISIBILITIES, "spec.visibility", problems)
+    filters = _spec_filters(spec.get("filters"), True if filters_enabled is None else filters_enabled, problems)
     env = _env_fallbacks(settings, problems)
     if problems:
         raise InvalidInput(subject, problems)
@@ -681,8 +878,9 @@ def from_resource(
             "namespace": namespace,
             "token": SecretStr(token or ""),
             "incident_type_id": incident_type_id or env["incident_type_id"],
-            "severity_id": severity_id or env["severity_id"],
+            "severity_id": severity_id or _env_severity_id(env, severity_map, severity_rule),
             "severity_map": severity_map,
+            "severity_rule": severity_rule or env["severity_rule"],
             "min_severity": min_severity or env["min_severity"],
             "resolved_status_name": resolved_status_name or env["resolved_status_name"],
             "notify_channel": env["notify_channel"] if notify is None else notify,
@@ -696,6 +894,20 @@ def from_resource(
     )
 
 
+def _spec_severity(value: Any, problems: list[Problem]) -> CauselySeverity | None:
+    """spec.minSeverity: one of Critical, High, Medium, Low, exactly (the CRD's enum)."""
+    found = _spec_enum(value, SEVERITY_NAMES, "spec.minSeverity", problems)
+    return None if found is None else parse_severity(found)
+
+
+def _spec_severity_map(raw: Any, problems: list[Problem]) -> dict[str, str]:
+    """spec.severityMap: keys exactly Critical, High, Medium, Low (the CRD's rule); values as for Secrets."""
+    if isinstance(raw, Mapping):
+        for key in raw:
+            _spec_enum(key, SEVERITY_NAMES, f"spec.severityMap.{key}", problems)
+    return _severity_map(raw, "spec.severityMap", problems)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Environment
 
@@ -707,6 +919,7 @@ def from_env(settings: Settings) -> DestinationConfig | None:
         return None
     problems: list[Problem] = []
     env = _env_fallbacks(settings, problems)
+    _check_api_url(None, "INCIDENT_IO_API_URL", settings, problems, echo=True)
     if problems:
         raise InvalidInput("environment", problems)
     return _build(
@@ -722,7 +935,6 @@ def from_env(settings: Settings) -> DestinationConfig | None:
             "api_url": None,
         },
     )
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Files and whole sets of documents
@@ -806,7 +1018,7 @@ class BuildResult:
 
 
 class SecretIndex:
-    """Secrets among a set of documents, for resolving ``tokenSecretRef`` and ``causelySecretRef`` offline."""
+    """Secrets among a set of documents, for resolving ``tokenSecretRef`` and mirrors offline."""
 
     def __init__(self, docs: Iterable[Mapping[str, Any]]) -> None:
         self._secrets: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -823,14 +1035,10 @@ class SecretIndex:
         secret = self.get(namespace, name)
         if secret is None:
             raise SecretLookupError(f"Secret {namespace}/{name} not found")
-        values, problems = decode_secret_data(secret, keys=[key])
-        if problems:
-            raise SecretLookupError(
-                f"Secret {namespace}/{name}: key {key!r} is not valid base64-encoded text"
-            )
-        if key not in values:
+        value = token_from_secret(secret, key)
+        if value is None:
             raise SecretLookupError(f"Secret {namespace}/{name} has no key {key!r}")
-        return values[key]
+        return value
 
 
 def _subject(doc: Mapping[str, Any]) -> str:

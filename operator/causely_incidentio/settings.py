@@ -38,6 +38,11 @@ class Settings(BaseModel):
         DEFAULT_API_URL,
         description="INCIDENT_IO_API_URL: base URL of the incident.io API (the simulator's URL in tests).",
     )
+    incident_io_allowed_api_urls: str = Field(
+        DEFAULT_API_URL,
+        description="INCIDENT_IO_ALLOWED_API_URLS: comma-separated incident.io API base URLs a destination may "
+        "use (https; http only for loopback hosts). Every destination's URL must be one of them.",
+    )
     incident_io_api_token: str | None = Field(
         None, repr=False, description="INCIDENT_IO_API_TOKEN: when set, defines the default destination 'env'."
     )
@@ -47,6 +52,10 @@ class Settings(BaseModel):
     )
     incident_io_severity_id: str | None = Field(
         None, description="INCIDENT_IO_SEVERITY_ID: a fixed incident.io severity id for every incident."
+    )
+    incident_io_severity_rule: str | None = Field(
+        None, description="INCIDENT_IO_SEVERITY_RULE: 'Critical' (default, Causely's documented behaviour: "
+        "every incident gets the severity named Critical) or 'Mapped' (same name, else by rank)."
     )
     incident_io_resolved_status_name: str | None = Field(
         None, description="INCIDENT_IO_RESOLVED_STATUS_NAME: status a cleared finding moves its incident to; "

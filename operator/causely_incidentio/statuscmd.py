@@ -3,6 +3,11 @@
 Every value in the table comes from a sender (titles, objectIds) or a server (errors), so it is shown as
 plain text: rich would otherwise read ``[/]`` or ``[red]`` in a title as markup and fail or restyle it, and
 control characters become spaces so a title cannot send escape sequences to the terminal.
+
+Each destination also shows what its findings say about deliveries — the reason and message the operator's
+``Degraded`` condition would carry (``DeliveriesFailing``, ``IncidentIOUnreachable``, ``RateLimited``, or
+``AsExpected``). The configuration and key checks live in the running process (``/readyz``, its log), not in the
+journal, so they are not shown here.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import dataclasses
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +26,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from causely_incidentio.kube.status import Attempt, assess_deliveries
 from causely_incidentio.sync.journal import SqliteJournal
+from causely_incidentio.sync.records import FindingRecord, PendingAction
+
+
+def deliveries(pending: list[PendingAction], records: list[FindingRecord], now: float) -> dict[str, str]:
+    """The Degraded reason and message the findings of one destination call for (kube/status.py's rules)."""
+    attempts: dict[str, Attempt] = {}
+    for action in pending:  # oldest first: the action being retried is the finding's first pending one
+        attempts.setdefault(action.object_id, Attempt(action.last_error, action.attempts, True, now))
+    for r in records:
+        if r.object_id not in attempts and r.last_error:
+            attempts[r.object_id] = Attempt(r.last_error, r.attempts, False, r.updated_at)
+    trouble = assess_deliveries(attempts.values(), now=now)
+    if trouble is None:
+        return {"reason": "AsExpected", "message": "no finding is failing"}
+    return {"reason": trouble.reason, "message": trouble.message}
 
 
 async def collect(state: str) -> dict[str, Any]:
@@ -29,11 +51,13 @@ async def collect(state: str) -> dict[str, Any]:
         result: dict[str, Any] = {"destinations": []}
         for dest in await journal.destination_ids():
             records = await journal.records(dest)
+            pending = await journal.pending(dest, limit=100_000)
             result["destinations"].append({
                 "id": dest,
                 "counters": (await journal.counters(dest)).as_dict(),
                 "pending": await journal.pending_count(dest),
                 "openIncidents": sum(1 for r in records if r.has_incident),
+                "deliveries": deliveries(pending, records, time.time()),
                 "findings": [
                     {**{k: v for k, v in dataclasses.asdict(r).items() if k != "destination_id"},
                      "state": r.state.value}
@@ -75,6 +99,8 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                 (f["title"] or "-")[:60], (f["last_error"] or "")[:80],
             )))
         console.print(table)
+        health = dest["deliveries"]
+        console.print(_plain(f"deliveries: {health['reason']}: {health['message']}"))
     if not data["destinations"]:
         out.write("the journal is empty\n")
     return 0

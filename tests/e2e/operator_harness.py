@@ -106,6 +106,7 @@ class OperatorProcess:
     def start(self) -> OperatorProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INCIDENT_IO_", "CAUSELY_"))}
         env.update(KUBECONFIG=str(self.kubeconfig), INCIDENT_IO_API_URL=self.sim_url,
+                   INCIDENT_IO_ALLOWED_API_URLS=self.sim_url,
                    CAUSELY_RECEIVER_TOKEN=RECEIVER_TOKEN, POD_NAME=self.identity, **self.extra_env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "causely_incidentio.cli", "run",

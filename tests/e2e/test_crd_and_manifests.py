@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helm_tools
 import pytest
 import yaml
 from kubeapi import KubeAPIServer, KubectlError
@@ -78,7 +79,9 @@ def get_json(kube: KubeAPIServer, *args: str) -> Doc:
 
 
 def rendered_base(kube: KubeAPIServer) -> list[Doc]:
-    return load_all(kube.kubectl("kustomize", str(MANIFESTS)).stdout)
+    """The base as the pinned kubectl 1.34 renders it (``make helm``): the kustomize of Debian's kubectl 1.20,
+    which ``make k8s`` may install, predates the base's ``labels:`` field."""
+    return helm_tools.kustomize(MANIFESTS)
 
 
 def table(output: str) -> list[dict[str, str]]:
@@ -163,17 +166,23 @@ def test_findings_crd_names_columns_and_subresource() -> None:
     assert spec["properties"]["notification"]["properties"]["timestamp"]["type"] == "string"  # ns fit no int53
 
 
-def test_schema_enums_and_defaults() -> None:
+DEPRECATED_FIELDS = {"incidentTypeId", "severityId", "apiUrl", "causelySecretRef"}
+
+
+def test_schema_enums_cased_as_kubernetes_and_no_defaults_that_hide_the_environment() -> None:
     spec = crd_schema()["properties"]["spec"]["properties"]
     assert spec["minSeverity"]["enum"] == ["Critical", "High", "Medium", "Low"]
-    assert spec["minSeverity"]["default"] == "High"
-    assert spec["mode"]["enum"] == ["standard", "test"] and spec["mode"]["default"] == "standard"
-    assert spec["visibility"]["enum"] == ["public", "private"] and spec["visibility"]["default"] == "public"
-    assert spec["notifyChannel"]["default"] is False
-    assert spec["filtersEnabled"]["default"] is True
-    assert spec["global"]["default"] is False
+    assert spec["mode"]["enum"] == ["Standard", "Test"]
+    assert spec["visibility"]["enum"] == ["Public", "Private"]
+    assert spec["severityRule"]["enum"] == ["Critical", "Mapped"]
+    assert spec["filters"]["items"]["properties"]["operator"]["enum"] == ["Equals", "NotEquals", "In", "NotIn"]
+    # Absence means "INCIDENT_IO_*, then the built-in default": a schema default would fill every object in
+    # and silently disable the environment's fallback. Only tokenSecretRef.key (no variable) has one.
+    defaults = [p for p, node in _walk(crd_schema()["properties"]["spec"], "spec") if "default" in node]
+    assert defaults == ["spec.tokenSecretRef.key"]
     assert spec["tokenSecretRef"]["properties"]["key"]["default"] == "token"
-    assert spec["filters"]["items"]["properties"]["operator"]["enum"] == ["equals", "not_equals", "in", "not_in"]
+    for old in DEPRECATED_FIELDS:  # kept so that they are rejected, not silently pruned
+        assert old in spec
     status = crd_schema()["properties"]["status"]["properties"]
     assert "overflow" not in status
     for atomic in ("incidents", "pending"):  # kept (deprecated) so 0.1's journal stays readable for the upgrade
@@ -181,13 +190,26 @@ def test_schema_enums_and_defaults() -> None:
         assert status[atomic]["description"].startswith("Deprecated")
     for summary in ("findings", "pendingFindings", "failedFindings", "openIncidents"):
         assert status[summary]["type"] == "integer"
+    assert status["global"]["type"] == "boolean"
     assert status["conditions"]["x-kubernetes-list-map-keys"] == ["type"]
+    condition = status["conditions"]["items"]
+    assert condition["required"] == ["type", "status", "lastTransitionTime", "reason", "message"]
+    assert condition["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
+    assert condition["properties"]["reason"]["pattern"] == "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+    assert condition["properties"]["message"]["maxLength"] == 32768
+
+
+def test_every_rule_has_a_message_naming_the_field() -> None:
+    rules = [(p, r) for p, node in _walk(crd_schema(), "") for r in node.get("x-kubernetes-validations", [])]
+    assert len(rules) >= 10
+    for path, rule in rules:
+        assert rule["message"].strip() and ("spec." in rule["message"] or "filter" in rule["message"]), path
 
 
 def test_example_destination_uses_every_spec_field_but_the_exclusive_one() -> None:
     (destination,) = by_kind(load_all((EXAMPLES / "incidentdestination.yaml").read_text()), "IncidentDestination")
     fields = set(crd_schema()["properties"]["spec"]["properties"])
-    assert set(destination["spec"]) == fields - {"causelySecretRef"}
+    assert set(destination["spec"]) == fields - DEPRECATED_FIELDS
 
 
 def test_every_rbac_rule_says_what_it_is_for() -> None:
@@ -218,28 +240,49 @@ def test_crd_is_established_with_names_and_categories(
 
 def test_kubectl_explain_shows_the_descriptions(kube_api: KubeAPIServer, incidentdestination_crd: str) -> None:
     out = kube_api.kubectl("explain", "incidentdestination.spec").stdout
-    for field in ("causelySecretRef", "tokenSecretRef", "minSeverity", "filters", "apiUrl", "severityMap"):
+    for field in ("tokenSecretRef", "minSeverity", "filters", "apiURL", "incidentTypeID", "severityID",
+                  "severityMap", "severityRule"):
         assert field in out
     assert "Least severe Causely finding that opens an incident" in out
-    assert "Either causelySecretRef alone" in out
+    assert "falls back to the operator's INCIDENT_IO_* setting" in " ".join(out.split())  # explain wraps lines
 
     out = kube_api.kubectl("explain", "incidentdestination.status.conditions").stdout
     assert "Current state as conditions" in out
     assert "observedGeneration" in out
 
 
-def test_server_applies_the_defaults(kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str) -> None:
+def test_server_fills_in_nothing_the_environment_should_decide(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str
+) -> None:
     apply(kube_api, [minimal_destination("defaults", namespace)])
     spec = get_json(kube_api, "incdest", "defaults", "-n", namespace)["spec"]
-    assert spec == {
-        "tokenSecretRef": {"name": "incidentio-api-key", "key": "token"},
-        "minSeverity": "High",
-        "notifyChannel": False,
-        "filtersEnabled": True,
-        "mode": "standard",
-        "visibility": "public",
-        "global": False,
-    }
+    assert spec == {"tokenSecretRef": {"name": "incidentio-api-key", "key": "token"}}
+
+
+def test_renamed_fields_are_kept_not_pruned_so_the_operator_can_reject_them(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str
+) -> None:
+    """1.20 runs no CEL: the old names must survive the structural schema to reach the operator's check."""
+    doc = minimal_destination("old-names", namespace)
+    doc["spec"].update({"incidentTypeId": "01T", "severityId": "01S", "apiUrl": "https://api.incident.io"})
+    apply(kube_api, [doc])
+    spec = get_json(kube_api, "incdest", "old-names", "-n", namespace)["spec"]
+    assert {k: spec[k] for k in ("incidentTypeId", "severityId", "apiUrl")} == {
+        "incidentTypeId": "01T", "severityId": "01S", "apiUrl": "https://api.incident.io"}
+
+
+def test_the_1_20_server_accepts_the_crd_with_its_cel_rules(
+    kube_api: KubeAPIServer, incidentdestination_crd: str
+) -> None:
+    """x-kubernetes-validations is unknown to 1.20: its server accepts the CRD and ignores the rules, but
+    kubectl's client-side validation (against that server's OpenAPI) refuses the field — so on clusters
+    before 1.23, apply the CRD with --validate=false (docs/kubernetes.md)."""
+    crd = get_json(kube_api, "crd", incidentdestination_crd)
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
+    refused = kube_api.kubectl("apply", "--dry-run=server", "-f", str(CRD_FILE), check=False)
+    assert refused.returncode != 0 and 'unknown field "x-kubernetes-validations"' in refused.stderr
+    accepted = kube_api.kubectl("apply", "--dry-run=server", "--validate=false", "-f", str(CRD_FILE))
+    assert "(server dry run)" in accepted.stdout
 
 
 @pytest.mark.parametrize(
@@ -247,10 +290,11 @@ def test_server_applies_the_defaults(kube_api: KubeAPIServer, incidentdestinatio
     [
         ({"tokenSecretRef": {"name": "k"}, "minSeverity": "Urgent"}, "spec.minSeverity"),
         ({"tokenSecretRef": {"name": "k"}, "mode": "dry-run"}, "spec.mode"),
+        ({"tokenSecretRef": {"name": "k"}, "mode": "standard"}, "spec.mode: Unsupported value"),
         ({"tokenSecretRef": {"key": "token"}}, "spec.tokenSecretRef.name: Required value"),
         ({"tokenSecretRef": {"name": "k"}, "filters": [{"field": "severity", "operator": "like"}]},
          "spec.filters.operator: Unsupported value"),
-        ({"tokenSecretRef": {"name": "k"}, "filters": [{"operator": "in", "values": ["High"]}]},
+        ({"tokenSecretRef": {"name": "k"}, "filters": [{"operator": "In", "values": ["High"]}]},
          "spec.filters.field: Required value"),
         ({"tokenSecretRef": {"name": "k"}, "notifyChannel": "yes"}, "spec.notifyChannel"),
     ],
@@ -268,13 +312,14 @@ def test_server_rejects_invalid_specs_naming_the_field(
 def test_empty_strings_are_strings(kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str) -> None:
     """Regression for the Go 1.19 build: stock 1.20 validators took every "" in a custom resource for null."""
     doc = minimal_destination("empty", namespace)
-    doc["spec"].update({"severityId": "", "severityMap": {"Low": ""}})
+    doc["spec"].update({"severityID": "", "resolvedStatusName": ""})
     apply(kube_api, [doc])
-    condition = {"type": "Ready", "status": "Unknown", "reason": "Starting", "message": ""}
+    condition = {"type": "Ready", "status": "Unknown", "reason": "Starting", "message": "",
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"}
     kube_api.kubectl("patch", "incdest", "empty", "-n", namespace, "--type=merge", "--subresource=status",
                      "-p", json.dumps({"status": {"conditions": [condition], "message": ""}}))
     stored = get_json(kube_api, "incdest", "empty", "-n", namespace)
-    assert stored["spec"]["severityId"] == "" and stored["spec"]["severityMap"] == {"Low": ""}
+    assert stored["spec"]["severityID"] == "" and stored["spec"]["resolvedStatusName"] == ""
     assert stored["status"]["conditions"] == [condition]
 
 
@@ -296,7 +341,7 @@ def test_status_subresource_and_printer_columns(
     kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str
 ) -> None:
     doc = minimal_destination("columns", namespace)
-    doc["spec"]["mode"] = "test"
+    doc["spec"]["mode"] = "Test"
     apply(kube_api, [doc])
     status = {
         "observedGeneration": 1,
@@ -310,7 +355,8 @@ def test_status_subresource_and_printer_columns(
         ],
         "counters": {"created": 5, "updated": 1, "resolved": 2, "skipped": 7, "failed": 0},
         "openIncidents": 3,
-        "pendingFindings": 0,
+        "pendingFindings": 4,
+        "failedFindings": 1,
         "lastSyncTime": "2025-01-01T00:00:00Z",
         "message": "3 open incidents",
     }
@@ -322,14 +368,38 @@ def test_status_subresource_and_printer_columns(
                      "-p", json.dumps({"status": status}))
 
     (row,) = table(kube_api.kubectl("get", "incdest", "columns", "-n", namespace).stdout)
-    assert list(row) == ["NAME", "READY", "REASON", "OPEN", "CREATED", "RESOLVED", "PENDING", "SOURCE", "AGE"]
+    assert list(row) == ["NAME", "READY", "REASON", "PENDING", "FAILED", "OPEN", "SOURCE", "AGE"]
     assert row["READY"] == "True" and row["REASON"] == "Synced" and row["SOURCE"] == "IncidentDestination"
-    assert (row["OPEN"], row["CREATED"], row["RESOLVED"]) == ("3", "5", "2")
+    assert (row["PENDING"], row["FAILED"], row["OPEN"]) == ("4", "1", "3")  # the backlog, by default
 
     (wide,) = table(kube_api.kubectl("get", "incdest", "columns", "-n", namespace, "-o", "wide").stdout)
-    assert list(wide)[-2:] == ["LAST SYNC", "MODE"]
+    assert list(wide)[-5:] == ["CREATED", "RESOLVED", "MODE", "LAST SYNC", "MESSAGE"]
+    assert (wide["CREATED"], wide["RESOLVED"]) == ("5", "2")
     assert re.fullmatch(r"\d+[smhdy]\w*", wide["LAST SYNC"])  # a date column shows an age
-    assert wide["MODE"] == "test"
+    assert wide["MODE"] == "test" and wide["MESSAGE"] == "ok"  # the Ready condition's message
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"reason": "not one word"}, "reason in body should match"),
+        ({"reason": ""}, "reason"),
+        ({"lastTransitionTime": None}, "lastTransitionTime: Required value"),
+        ({"message": None}, "message: Required value"),
+        ({"status": "Maybe"}, "status: Unsupported value"),
+    ],
+)
+def test_conditions_follow_the_metav1_condition_schema(
+    kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: str, change: Doc, complaint: str
+) -> None:
+    apply(kube_api, [minimal_destination("conds", namespace)])
+    condition = {"type": "Ready", "status": "True", "reason": "Ready", "message": "ok",
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"}
+    condition.update(change)
+    condition = {k: v for k, v in condition.items() if v is not None}
+    failure = kube_api.kubectl("patch", "incdest", "conds", "-n", namespace, "--type=merge", "--subresource=status",
+                               "-p", json.dumps({"status": {"conditions": [condition]}}), check=False)
+    assert failure.returncode != 0 and complaint in failure.stderr, failure.stderr
 
 
 def test_journal_maps_are_atomic_so_managed_fields_stay_small(
@@ -358,10 +428,12 @@ def test_kustomize_renders_and_the_server_accepts_it(
     kube_api: KubeAPIServer, incidentdestination_crd: str
 ) -> None:
     docs = rendered_base(kube_api)
+    # No Namespace on purpose: `causely` is Causely's own, and deleting the base must never delete it.
     assert {d["kind"] for d in docs} == {
-        "CustomResourceDefinition", "Namespace", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service",
+        "CustomResourceDefinition", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service",
         "PodDisruptionBudget",
     }
+    assert by_kind(docs, "RoleBinding")[0]["subjects"][0]["namespace"] == "causely"
     for doc in docs:
         assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "causely-incidentio", doc["kind"]
         if doc["kind"] not in {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}:
@@ -371,11 +443,15 @@ def test_kustomize_renders_and_the_server_accepts_it(
     (pdb,) = by_kind(docs, "PodDisruptionBudget")
     assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
 
-    # A server-side dry run needs the namespace to exist; create just that, then dry-run everything. The
-    # PodDisruptionBudget is policy/v1, which 1.20 predates (it arrived in 1.21; policy/v1beta1 is gone since
-    # 1.25): it is checked above and left out of this server's dry run.
-    apply(kube_api, by_kind(docs, "Namespace"))
-    out = apply(kube_api, [d for d in docs if d["kind"] != "PodDisruptionBudget"], "--dry-run=server")
+    # A server-side dry run needs the namespace to exist; create just that (as docs/install.md says), then
+    # dry-run everything. The PodDisruptionBudget is policy/v1, which 1.20 predates (it arrived in 1.21;
+    # policy/v1beta1 is gone since 1.25): it is checked above and left out of this server's dry run.
+    apply(kube_api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "causely"}}])
+    # The CRDs' CEL rules are unknown to kubectl 1.20's client-side validation (see
+    # test_the_1_20_server_accepts_the_crd_with_its_cel_rules); everything else keeps that validation.
+    apply(kube_api, by_kind(docs, "CustomResourceDefinition"), "--dry-run=server", "--validate=false")
+    out = apply(kube_api, [d for d in docs if d["kind"] not in {"PodDisruptionBudget", "CustomResourceDefinition"}],
+                "--dry-run=server")
     assert "deployment.apps/causely-incidentio created (server dry run)" in out
     assert "role.rbac.authorization.k8s.io/causely-incidentio created (server dry run)" in out
 

@@ -218,7 +218,10 @@ def test_an_old_status_journal_is_carried_over_into_findings_once(
     secret = json.loads(kube_api.kubectl("get", "secret", "legacy", "-n", namespace, "-o", "json").stdout)
     kube_api.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
         "apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
-        "metadata": {"name": "legacy", "ownerReferences": [{"apiVersion": "v1", "kind": "Secret", "name": "legacy",
+        "metadata": {"name": "legacy",  # as versions before the API review wrote mirrors: label + owner + spec ref
+                     "labels": {"app.kubernetes.io/managed-by": "causely-incidentio",
+                                "notifications.causely.ai/source": "Secret"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Secret", "name": "legacy",
                                                              "uid": secret["metadata"]["uid"], "controller": True}]},
         "spec": {"causelySecretRef": {"name": "legacy"}},
     }))
@@ -242,6 +245,9 @@ def test_an_old_status_journal_is_carried_over_into_findings_once(
                           "status")
         wait_for(lambda: "pending" not in ((ops[0].get("incidentdestination", "legacy") or {}).get("status") or {}),
                  "the old maps removed")
+        # the API review removed spec.causelySecretRef: the operator takes the old mirror over and removes it
+        wait_for(lambda: (ops[0].get("incidentdestination", "legacy") or {}).get("spec") == {},
+                 "spec.causelySecretRef removed from the old mirror")
     finally:
         for op in ops:
             op.stop()

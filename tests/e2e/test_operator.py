@@ -42,6 +42,13 @@ def operator(kube_api: KubeAPIServer, incidentdestination_crd: str, namespace: s
     assert API_TOKEN not in op.output() and ROTATED_TOKEN not in op.output() and RECEIVER_TOKEN not in op.output()
 
 
+def token_secret(name: str, token: str = API_TOKEN, *, opted_in: bool = True) -> dict[str, object]:
+    """An API-key Secret; ``opted_in`` adds the label a tokenSecretRef needs."""
+    labels = {"notifications.causely.ai/incident-io-token": "true"} if opted_in else {}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "labels": labels},
+            "stringData": {"token": token}}
+
+
 def incidents_for(sim: SimulatorProcess, object_id: str) -> list[dict[str, object]]:
     return [i for i in sim.incidents() if object_id in str(i.get("summary"))]
 
@@ -61,6 +68,10 @@ def test_labelled_secret_is_mirrored_and_drives_the_whole_lifecycle(
     assert (owner["kind"], owner["name"], owner["uid"]) == ("Secret", "incidentio-notification-config",
                                                             before["metadata"]["uid"])
     assert mirror["status"]["source"] == "Secret"
+    # nothing controller-written in spec: the owner reference and the label say which Secret it mirrors
+    assert mirror["spec"] == {}
+    assert mirror["metadata"]["labels"]["notifications.causely.ai/source"] == "Secret"
+    assert mirror["status"]["global"] is False  # notif_config_global, shown as documented
 
     oid = str(uuid.uuid4())
     r = op.post(detected(oid, "High", "2026-11-26T10:00:00Z"))
@@ -109,9 +120,14 @@ def test_labelled_secret_is_mirrored_and_drives_the_whole_lifecycle(
 
     table = kube_api.kubectl("get", "incidentdestinations", "-n", op.namespace, "-o", "wide").stdout
     header, row = table.splitlines()[:2]
-    for col in ("READY", "REASON", "OPEN", "CREATED", "RESOLVED", "PENDING", "SOURCE", "AGE", "LAST SYNC", "MODE"):
+    for col in ("READY", "REASON", "PENDING", "FAILED", "OPEN", "SOURCE", "AGE", "CREATED", "RESOLVED", "MODE",
+                "LAST SYNC", "MESSAGE"):
         assert col in header
-    assert row.split()[:8] == ["incidentio-notification-config", "True", "Ready", "0", "1", "1", "0", "Secret"]
+    cells = row.split()
+    assert cells[:7] == ["incidentio-notification-config", "True", "Ready", "0", "0", "0", "Secret"]
+    assert cells[8:11] == ["1", "1", "standard"] and row.endswith("Delivering notifications")
+    narrow = kube_api.kubectl("get", "incidentdestinations", "-n", op.namespace).stdout.splitlines()[0]
+    assert "PENDING" in narrow and "FAILED" in narrow and "MESSAGE" not in narrow
 
     # The Secret was only read: no annotation, finalizer or write of any kind.
     after = op.get("secret", "incidentio-notification-config")
@@ -150,8 +166,7 @@ def test_invalid_destinations_are_reported_precisely_and_isolated(
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "missing-token-secret"},
               "spec": {"tokenSecretRef": {"name": "does-not-exist", "key": "token"}}})
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "good-token"},
-              "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("good-token"))
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "good"},
               "spec": {"tokenSecretRef": {"name": "good-token", "key": "token"}, "resolvedStatusName": "Fixed",
@@ -173,11 +188,10 @@ def test_invalid_destinations_are_reported_precisely_and_isolated(
     assert inc["severity"]["name"] == "Critical"  # type: ignore[index]
 
     warnings = {e["reason"] for e in op.events() if e["type"] == "Warning"}
-    assert "ConfigInvalid" in warnings
+    assert "InvalidConfig" in warnings
 
     # Fixing the resource fixes the destination, without a restart.
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "does-not-exist"},
-              "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("does-not-exist"))
     op.wait_condition("missing-token-secret", "Ready", "True")
 
 
@@ -277,14 +291,16 @@ def test_environment_variables_define_a_default_destination(
 ) -> None:
     kube_api.kubectl("create", "secret", "generic", "causely-incidentio-env", "-n", namespace,
                      f"--from-literal=api_token={API_TOKEN}", "--from-literal=resolved_status_name=Fixed")
+    kube_api.kubectl("label", "secret", "causely-incidentio-env", "-n", namespace,
+                     "notifications.causely.ai/incident-io-token=true")  # as docs/kubernetes.md says
     env = {"INCIDENT_IO_API_TOKEN": API_TOKEN, "INCIDENT_IO_RESOLVED_STATUS_NAME": "Fixed"}
     op = OperatorProcess(kube_api, namespace, sim.base_url, tmp_path, extra_env=env).start()
     try:
         op.wait_condition("incidentio-env", "Ready", "True")
         obj = op.get("incidentdestination", "incidentio-env")
         assert obj is not None
-        assert obj["spec"]["tokenSecretRef"] == {"name": "causely-incidentio-env", "key": "api_token"}
-        assert obj["spec"]["resolvedStatusName"] == "Fixed"
+        # only the token reference: every other setting falls back to the same INCIDENT_IO_* variables
+        assert obj["spec"] == {"tokenSecretRef": {"name": "causely-incidentio-env", "key": "api_token"}}
         assert API_TOKEN not in json.dumps(obj)
         oid = str(uuid.uuid4())
         assert op.post(detected(oid, "High")).json()["destinations"] == [
@@ -303,7 +319,7 @@ def test_deleting_a_destination_stops_its_deliveries_and_leaves_its_incidents(
     operator: OperatorProcess, sim: SimulatorProcess
 ) -> None:
     op = operator
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("key"))
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "short-lived"},
               "spec": {"tokenSecretRef": {"name": "key"}, "resolvedStatusName": "Resolved"}})
@@ -324,24 +340,24 @@ def test_mirrors_never_touch_a_users_own_resource_and_come_back_if_deleted(
     operator: OperatorProcess, sim: SimulatorProcess
 ) -> None:
     op = operator
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"token": API_TOKEN}})
+    op.apply(token_secret("key"))
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "prod"}, "spec": {"tokenSecretRef": {"name": "key"}}})
     op.wait_condition("prod", "Ready", "True")
     # A labelled Secret with the same name cannot take over the user's resource...
     op.apply(causely_secret("prod"))
-    wait_for(lambda: any(e["reason"] == "ConfigInvalid" and e["involvedObject"]["kind"] == "Secret"
-                         for e in op.events()), "a ConfigInvalid Event on the Secret")
+    wait_for(lambda: any(e["reason"] == "InvalidConfig" and e["involvedObject"]["kind"] == "Secret"
+                         for e in op.events()), "an InvalidConfig Event on the Secret")
     # ...and deleting that Secret does not delete the user's resource.
     op.kube.kubectl("delete", "secret", "prod", "-n", op.namespace)
     time.sleep(1.0)
     assert op.get("incidentdestination", "prod") is not None
 
-    # causelySecretRef written by hand is refused precisely (it is the operator's, for its mirrors).
+    # causelySecretRef (removed from the API) written by hand is refused precisely, not silently pruned.
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "forged"}, "spec": {"causelySecretRef": {"name": "key"}}})
     forged = op.wait_condition("forged", "ConfigValid", "False")
-    assert "causelySecretRef" in forged["message"]
+    assert "spec.causelySecretRef: was removed" in forged["message"]
 
     # A mirror deleted by hand while its Secret is still labelled comes back.
     op.apply(causely_secret("mirrored"))
@@ -382,3 +398,34 @@ def test_all_namespaces_mode_serves_destinations_anywhere(
             op.stop()
     finally:
         kube_api.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_no_confused_deputy_unlabelled_secrets_and_unlisted_urls_are_refused(
+    operator: OperatorProcess, sim: SimulatorProcess
+) -> None:
+    """Issue 8.11: a destination cannot send any Secret of its namespace, nor send a key to any server."""
+    op = operator
+    op.apply(token_secret("db-password", token="hunter2-not-an-api-key", opted_in=False))
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "deputy"}, "spec": {"tokenSecretRef": {"name": "db-password"}}})
+    refused = op.wait_condition("deputy", "ConfigValid", "False")
+    assert "has not opted in" in refused["message"]
+    assert "notifications.causely.ai/incident-io-token" in refused["message"]
+
+    op.apply(token_secret("key"))
+    op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
+              "metadata": {"name": "elsewhere"},
+              "spec": {"tokenSecretRef": {"name": "key"}, "apiURL": "https://collector.example"}})
+    elsewhere = op.wait_condition("elsewhere", "ConfigValid", "False")
+    assert "is not an allowed incident.io API URL" in elsewhere["message"]
+    assert sim.base_url in elsewhere["message"]  # the installer's list, so the fix is obvious
+    time.sleep(1.0)
+    sent = [q for q in sim.requests() if q.get("token_fingerprint") == fingerprint("hunter2-not-an-api-key")]
+    assert sent == []
+
+    # Labelling the Secret (the owner's decision) makes the same destination work, without a restart.
+    op.kube.kubectl("label", "secret", "db-password", "-n", op.namespace,
+                    "notifications.causely.ai/incident-io-token=true")
+    op.kube.kubectl("patch", "secret", "db-password", "-n", op.namespace, "--type=merge",
+                    "-p", json.dumps({"stringData": {"token": API_TOKEN}}))
+    op.wait_condition("deputy", "Ready", "True", timeout=90)

@@ -8,13 +8,16 @@ and a typo fails with a precise message listing what exists.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
 from .client import IncidentIOClient
 from .models import IncidentStatus, IncidentType, Severity
-from .severity import SeverityResolutionError, resolve_severity
+from .severity import CRITICAL_RULE, DEFAULT_RULE, SeverityResolutionError, resolve_severity, severity_by_name
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -58,6 +61,7 @@ class Catalog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._noted_no_critical = False
         self._severities = _CachedList(client.list_severities, ttl_seconds, clock)
         self._types = _CachedList(client.list_incident_types, ttl_seconds, clock)
         self._statuses = _CachedList(client.list_incident_statuses, ttl_seconds, clock)
@@ -82,12 +86,19 @@ class Catalog:
         *,
         severity_id: str | None = None,
         severity_map: Mapping[str, str] | None = None,
+        severity_rule: str = DEFAULT_RULE,
     ) -> Severity:
         """The incident.io severity for a Causely severity, by the rule of :func:`.resolve_severity`."""
         items, fresh = await self._severities.get()
+        no_critical = items and severity_by_name(items, CRITICAL_RULE) is None
+        if severity_rule == CRITICAL_RULE and no_critical and not self._noted_no_critical:
+            self._noted_no_critical = True  # say once why incidents get another severity than "Critical"
+            log.warning("no incident.io severity is named Critical: severity rule Critical uses the "
+                        "highest-ranked one instead")
         try:
             return resolve_severity(
-                items, causely_severity, severity_id=severity_id, severity_map=severity_map
+                items, causely_severity, severity_id=severity_id, severity_map=severity_map,
+                rule=severity_rule,
             )
         except SeverityResolutionError as error:
             if fresh:
@@ -95,7 +106,8 @@ class Catalog:
         items, _ = await self._severities.get(refresh=True)
         try:
             return resolve_severity(
-                items, causely_severity, severity_id=severity_id, severity_map=severity_map
+                items, causely_severity, severity_id=severity_id, severity_map=severity_map,
+                rule=severity_rule,
             )
         except SeverityResolutionError as error:
             raise CatalogLookupError(str(error)) from error

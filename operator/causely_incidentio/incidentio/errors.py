@@ -2,14 +2,18 @@
 
 The sync engine decides what to do from the *class* of an error (retry later, mark the destination
 unauthenticated, record a permanent failure), so every HTTP outcome maps to exactly one class here.
-Messages are built only from the HTTP status and the response body, never from request headers, so an
-API token cannot leak into a log line, an Event or a status condition through ``str(error)``.
+Messages are built only from the HTTP status and the response body's *codes* (``type``, ``errors[].code``,
+``errors[].source.field``, ``request_id``, each reduced to a short identifier), never from request headers
+nor from free text in the body: whatever server a destination points at, ``str(error)`` (which reaches
+status conditions, Events and logs) cannot carry a token or reflect text that server chose. The body's
+human messages stay available on :attr:`ErrorDetail.message` for code that wants them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +30,17 @@ class ErrorDetail:
     field: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.message} (field {self.field})" if self.field else self.message
+        code = safe_code(self.code) or "error"
+        field = safe_code(self.field)
+        return f"{code} (field {field})" if field else code
+
+
+_CODE = re.compile(r"[A-Za-z0-9_.:\[\]/-]{1,80}")
+
+
+def safe_code(value: object) -> str | None:
+    """``value`` when it is a short identifier (a code, a field path, a request id), else None."""
+    return value if isinstance(value, str) and _CODE.fullmatch(value) else None
 
 
 class IncidentIOError(Exception):
@@ -59,14 +73,14 @@ class IncidentIOError(Exception):
         if self.endpoint:
             parts.append(f"{self.endpoint}:")
         parts.append(f"HTTP {self.status}" if self.status is not None else "no response")
-        if self.type:
-            parts.append(self.type)
+        if safe_code(self.type):
+            parts.append(str(self.type))
         text = " ".join(parts)
         messages = "; ".join(str(e) for e in self.errors)
         detail = "; ".join(m for m in (self.detail, messages) if m)
         if detail:
             text += f": {detail}"
-        if self.request_id:
+        if safe_code(self.request_id):
             text += f" [request_id {self.request_id}]"
         return " ".join(text.split())  # one line, whatever the body contained
 
@@ -262,8 +276,7 @@ def error_from_response(
     details = _details(data.get("errors"))
     message: str | None = None
     if not details and parsed is None and body.strip():
-        snippet = " ".join(body.split())[:200]
-        message = f"non-JSON response body: {snippet!r}"
+        message = f"non-JSON response body ({len(body.encode('utf-8', 'replace'))} bytes, not shown)"
     kwargs: dict[str, Any] = {
         "endpoint": endpoint,
         "status": status,

@@ -15,6 +15,17 @@ CAUSELY_SEVERITY_ORDER = ("Critical", "High", "Medium", "Low")
 """Causely's severities, most severe first."""
 
 
+CRITICAL_RULE = "Critical"
+MAPPED_RULE = "Mapped"
+DEFAULT_RULE = CRITICAL_RULE
+
+
+def critical_severity(severities: Sequence[Severity]) -> Severity:
+    """The severity named Critical (any case), else the highest-ranked (first listed among equals)."""
+    found = severity_by_name(severities, CRITICAL_RULE)
+    return found if found is not None else sorted(severities, key=lambda s: -s.rank)[0]
+
+
 class SeverityResolutionError(ValueError):
     """No incident.io severity fits; the message says which input failed and what exists."""
 
@@ -24,7 +35,8 @@ def _describe(severities: Sequence[Severity]) -> str:
     return ", ".join(f"{s.name!r} (id {s.id}, rank {s.rank})" for s in ordered)
 
 
-def _by_name(severities: Sequence[Severity], name: str) -> Severity | None:
+def severity_by_name(severities: Sequence[Severity], name: str) -> Severity | None:
+    """The severity called ``name``, compared case-insensitively."""
     wanted = name.strip().casefold()
     return next((s for s in severities if s.name.strip().casefold() == wanted), None)
 
@@ -40,12 +52,16 @@ def resolve_severity(
     *,
     severity_id: str | None = None,
     severity_map: Mapping[str, str] | None = None,
+    rule: str = DEFAULT_RULE,
 ) -> Severity:
     """Pick the incident.io severity for a Causely severity. The first rule that applies wins:
 
     1. ``severity_id`` is set: the severity with that id (it must exist).
     2. ``severity_map`` has the Causely severity (keys compared case-insensitively): the severity whose
        id equals the mapped value, else whose name equals it case-insensitively (it must exist).
+    3. ``rule`` ``Critical`` (the default, as Causely documents: "defaults to Critical"): the severity
+       named Critical (case-insensitively), else the highest-ranked one, whatever the Causely severity.
+    ``rule`` ``Mapped`` instead:
     3. A severity whose name equals the Causely severity case-insensitively.
     4. Rank order: sort the severities by rank, highest (most severe) first; Critical takes index 0,
        High 1, Medium 2, Low 3, clamped at the lowest-ranked one (with three severities, Low gets the
@@ -72,7 +88,7 @@ def resolve_severity(
     if severity_map:
         mapped = next((v for k, v in severity_map.items() if k.strip().casefold() == wanted), None)
         if mapped is not None:
-            found = _by_id(severities, mapped) or _by_name(severities, mapped)
+            found = _by_id(severities, mapped) or severity_by_name(severities, mapped)
             if found is None:
                 raise SeverityResolutionError(
                     f"severity map sends Causely severity {causely_severity!r} to {mapped!r}, which is "
@@ -80,7 +96,10 @@ def resolve_severity(
                 )
             return found
 
-    found = _by_name(severities, causely_severity)
+    if rule != MAPPED_RULE:
+        return critical_severity(severities)
+
+    found = severity_by_name(severities, causely_severity)
     if found is not None:
         return found
 

@@ -16,6 +16,8 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from causely_incidentio.destinations import LEGACY_MIRROR_FIELD, MIRROR_SOURCE, SOURCE_LABEL, mirrored_secret
+
 log = logging.getLogger(__name__)
 
 GROUP = "notifications.causely.ai"
@@ -77,13 +79,13 @@ class KubeApi:
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, f"{GROUP}/source": "Secret"},
+                "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, SOURCE_LABEL: MIRROR_SOURCE},
                 "ownerReferences": [{
                     "apiVersion": "v1", "kind": "Secret", "name": name, "uid": meta["uid"],
                     "controller": True,  # blockOwnerDeletion left unset: it would need a write on Secrets
                 }],
             },
-            "spec": {"causelySecretRef": {"name": name}},
+            "spec": {},  # the Secret is the configuration; the owner reference and label say which Secret
         }
         try:
             await self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
@@ -91,17 +93,19 @@ class KubeApi:
             if exc.status != 409:
                 raise
             existing = await self.get_destination(namespace, name) or {}
-            if (existing.get("spec") or {}).get("causelySecretRef", {}).get("name") != name:
+            if mirrored_secret(existing) != name:
                 raise MirrorConflict(
                     f"IncidentDestination {namespace}/{name} already exists and is not a mirror of Secret "
                     f"{name}; rename one of them"
                 ) from exc
             owners = (existing.get("metadata") or {}).get("ownerReferences") or []
-            if not any(o.get("uid") == meta["uid"] for o in owners):  # the Secret was re-created: re-own
+            legacy = LEGACY_MIRROR_FIELD in (existing.get("spec") or {})
+            if legacy or not any(o.get("uid") == meta["uid"] for o in owners):  # re-created Secret: re-own
                 await self._merge_patch(namespace, name, {
                     "metadata": {"ownerReferences": body["metadata"]["ownerReferences"],
                                  "labels": body["metadata"]["labels"]},
-                    "spec": body["spec"],
+                    # versions before v1alpha1's review wrote spec.causelySecretRef on mirrors: remove it
+                    "spec": {LEGACY_MIRROR_FIELD: None},
                 })
         return str(name)
 

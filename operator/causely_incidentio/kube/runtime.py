@@ -2,7 +2,8 @@
 
 kopf handlers (``handlers.py``) only forward watch events here. Destinations come from IncidentDestination
 resources; a Secret labelled ``causely.ai/notif-config=IncidentIO`` is mirrored into an IncidentDestination it
-owns (``spec.causelySecretRef``). Every replica receives and writes Findings; the replica holding the Lease
+owns (owner reference plus the ``notifications.causely.ai/source: Secret`` label; its spec stays empty).
+Every replica receives and writes Findings; the replica holding the Lease
 reconciles them with incident.io and writes the destinations' status. Before the receiver opens, the runtime
 lists labelled Secrets, destinations and Findings once, so no notification is routed against a half-loaded set.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from causely_incidentio.destinations import from_resource, is_incidentio_secret
+from causely_incidentio.destinations import from_resource, is_incidentio_secret, mirrored_secret
 from causely_incidentio.incidentio import close_pools
 from causely_incidentio.kube import findings as F
 from causely_incidentio.kube.api import (
@@ -37,8 +38,8 @@ from causely_incidentio.kube.leader import LeaderElector, replica_identity
 from causely_incidentio.kube.migrate import LEGACY_FIELDS, has_legacy_status, migrate
 from causely_incidentio.kube.secrets import SecretStore
 from causely_incidentio.kube.secretwatch import SecretWatcher
-from causely_incidentio.kube.status import now_iso, status_fields
-from causely_incidentio.problems import InvalidInput, Problem
+from causely_incidentio.kube.status import Attempt, assess_deliveries, now_iso, status_fields
+from causely_incidentio.problems import InvalidInput
 from causely_incidentio.receiver import Receiver, serve
 from causely_incidentio.settings import Settings
 from causely_incidentio.sync.pipeline import Pipeline
@@ -58,12 +59,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _causely_secret_ref(body: Mapping[str, Any]) -> str | None:
-    spec = body.get("spec") or {}
-    ref = spec.get("causelySecretRef") if isinstance(spec, Mapping) else None
-    return str(ref["name"]) if isinstance(ref, Mapping) and ref.get("name") else None
-
-
 def _owned_by_secret(body: Mapping[str, Any], secret_name: str, secret_uid: str | None = None) -> bool:
     owners = (body.get("metadata") or {}).get("ownerReferences") or []
     return any(
@@ -74,10 +69,8 @@ def _owned_by_secret(body: Mapping[str, Any], secret_name: str, secret_uid: str 
 
 
 def is_mirror(body: Mapping[str, Any]) -> bool:
-    """A mirror: ``causelySecretRef`` set by the operator, on an object owned by that same Secret."""
-    ref = _causely_secret_ref(body)
-    meta = body.get("metadata") or {}
-    return ref is not None and ref == meta.get("name") and _owned_by_secret(body, ref)
+    """A mirror: labelled by the operator and controlled by the Secret of its own name (nothing in spec)."""
+    return mirrored_secret(body) is not None
 
 
 def destination_id(body: Mapping[str, Any]) -> str:
@@ -331,7 +324,7 @@ class OperatorRuntime:
                         await self.api.delete_destination(namespace, name)
             except MirrorConflict as exc:
                 log.error("%s", exc)
-                await self._post_event_about_secret(body, "ConfigInvalid", str(exc))
+                await self._post_event_about_secret(body, "InvalidConfig", str(exc))
             except Exception as exc:  # the API server hiccuped: the next event or restart mirrors it again
                 log.error("cannot mirror Secret %s/%s: %s", namespace, name, type(exc).__name__)
 
@@ -446,13 +439,6 @@ class OperatorRuntime:
     def _apply(self, dest_id: str, obj: TrackedObject) -> None:
         """(Re)build the destination's config from its resource and the Secrets it reads."""
         try:
-            if _causely_secret_ref(obj.body) is not None and not is_mirror(obj.body):
-                raise InvalidInput(f"{KIND} {obj.namespace}/{obj.name}", [Problem(
-                    "spec.causelySecretRef",
-                    "is set by the operator on the mirrors it makes of labelled Secrets, not by hand",
-                    "spec.tokenSecretRef and the other spec fields, or a Secret labelled "
-                    "causely.ai/notif-config=IncidentIO",
-                )])
             config = from_resource(
                 obj.body, secret_lookup=self.secrets.lookup, secret_get=self.secrets.get, settings=self.settings
             )
@@ -460,7 +446,7 @@ class OperatorRuntime:
             self.pipeline.mark_invalid(dest_id, exc)
             if obj.last_invalid != exc.message:
                 obj.last_invalid = exc.message
-                self.event(dest_id, "ConfigInvalid", exc.message, warning=True)
+                self.event(dest_id, "InvalidConfig", exc.message, warning=True)
             return
         obj.last_invalid = None
         self.pipeline.upsert(config)
@@ -477,12 +463,17 @@ class OperatorRuntime:
             return None
         config = self.pipeline.configs.get(dest_id)
         mode = config.mode if config else (obj.body.get("spec") or {}).get("mode")
+        trouble = assess_deliveries(  # what the Findings' last attempts say about deliveries (Degraded)
+            (Attempt(e.record.last_error, e.record.attempts, e.has_work, e.record.updated_at)
+             for e in self.store.entries(dest_id) if e.record is not None and e.record.last_error), now=time.time())
         fields = status_fields(health, generation=obj.generation, source=obj.source, mode=mode,
-                               previous_conditions=obj.conditions, now=now_iso())
+                               previous_conditions=obj.conditions, now=now_iso(), trouble=trouble)
         obj.conditions = fields["conditions"]
         summary = self.store.summary(dest_id)
         fields.update(summary)
         fields["counters"] = self.store.counter_values(dest_id)
+        if config is not None:  # Causely's notif_config_global (or spec.global), shown as documented
+            fields["global"] = config.global_
         metrics = self.pipeline.metrics
         metrics.pending.labels(destination=dest_id).set(summary["pendingFindings"])
         metrics.oldest_pending_age.labels(destination=dest_id).set(self.store.oldest_pending_age(dest_id))
@@ -538,10 +529,13 @@ class OperatorRuntime:
 
 
 def _secret_names(body: Mapping[str, Any]) -> set[str]:
+    """The Secrets a destination reads: the one it mirrors (owner reference) and its tokenSecretRef."""
     spec = body.get("spec") or {}
     names = set()
-    for key in ("causelySecretRef", "tokenSecretRef"):
-        ref = spec.get(key)
-        if isinstance(ref, Mapping) and ref.get("name"):
-            names.add(str(ref["name"]))
+    mirrored = mirrored_secret(body)
+    if mirrored is not None:
+        names.add(mirrored)
+    ref = spec.get("tokenSecretRef") if isinstance(spec, Mapping) else None
+    if isinstance(ref, Mapping) and ref.get("name"):
+        names.add(str(ref["name"]))
     return names

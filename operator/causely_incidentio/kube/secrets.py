@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from causely_incidentio.destinations import decode_secret_data
+from causely_incidentio.destinations import token_from_secret
 
 
 class SecretStore:
@@ -40,8 +40,8 @@ class SecretStore:
         return self._secrets.get((namespace, name))
 
     def lookup(self, namespace: str, name: str, key: str) -> str | None:
+        """The token under ``key``; SecretLookupError when the Secret has not opted in (label)."""
         secret = self._secrets.get((namespace, name))
         if secret is None:
             return None
-        values, _problems = decode_secret_data(secret, keys=[key])
-        return values.get(key)
+        return token_from_secret(secret, key)  # raises SecretLookupError unless the Secret opted in

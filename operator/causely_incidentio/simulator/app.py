@@ -183,6 +183,7 @@ NO_ROLE_NEEDED = frozenset({("GET", "/v1/identity")})
 
 def warm_up(strict: bool) -> None:
     """Load the spec and compile every validator now, so the first request is not the slow one."""
+    spec.validator(ERROR_SCHEMA)
     for method, path, _ in ROUTES:
         op = spec.operation(method, path)
         spec.validator(op.response_schema)
@@ -220,7 +221,7 @@ def _endpoint(method: str, path: str, func: Endpoint) -> Handler:
         if sim.validate_responses and (problems := spec.validator(op.response_schema).errors(payload)):
             text = "; ".join(f"{p.field or 'body'}: {p.message}" for p in problems)
             sim.report_response_problem(f"{method} {path} -> {op.response_schema}: {text}")
-            raise ApiError(500, "internal_server_error", [FieldError(
+            raise ApiError(500, "api_error", [FieldError(
                 "simulator_response_invalid",
                 f"Simulator bug: its response does not match {op.response_schema}: {text}",
             )])
@@ -274,9 +275,9 @@ def _drop_connection(request: web.Request, *, rst: bool) -> web.Response:
 
 def _fault_error(kind: str) -> ApiError:
     if kind == "500":
-        return ApiError(500, "internal_server_error", [FieldError("internal_server_error",
+        return ApiError(500, "api_error", [FieldError("internal_server_error",
                                                                   "Simulated internal server error")])
-    return ApiError(503, "service_unavailable", [FieldError("service_unavailable",
+    return ApiError(503, "api_error", [FieldError("service_unavailable",
                                                             "Simulated service unavailable")])
 
 
@@ -333,7 +334,7 @@ async def api_middleware(
         route = request.match_info.route.resource
         template = route.canonical if route is not None else request.path
         if forbidden and (request.method, template) not in NO_ROLE_NEEDED:
-            raise ApiError(403, "authorization_error", [FieldError(
+            raise ApiError(403, "resource_forbidden", [FieldError(
                 "forbidden", "The API key does not have the role needed for this request")])
         request[FINGERPRINT_KEY], request[FORBIDDEN_KEY] = fp, forbidden
         rule = sim.faults.take(request.method, request.path)
@@ -347,9 +348,9 @@ async def api_middleware(
             response = await handler(request)
     except ApiError as exc:
         headers.update(exc.headers)
-        response = web.json_response(exc.body(request_id), status=exc.status)
+        response = _error_response(sim, exc.body(request_id), exc.status)
     except web.HTTPException as exc:
-        response = _http_exception(exc, request_id)
+        response = _http_exception(sim, exc, request_id)
     response.headers.update(headers)
     response.headers["X-Request-Id"] = request_id
     dropped = fault in ("timeout", "reset")
@@ -364,13 +365,26 @@ async def api_middleware(
     return response
 
 
-def _http_exception(exc: web.HTTPException, request_id: str) -> web.Response:
+ERROR_SCHEMA = "ErrorResponse"
+"""The live schema's body of every error status (the vendored spec documents none; see the overlay)."""
+
+
+def _error_response(sim: Simulator, body: dict[str, Any], status: int) -> web.Response:
+    """An error body, checked like any response: a mismatch is a simulator bug, reported but still sent."""
+    if sim.validate_responses and (problems := spec.validator(ERROR_SCHEMA).errors(body)):
+        text = "; ".join(f"{p.field or 'body'}: {p.message}" for p in problems)
+        sim.report_response_problem(f"{status} error -> {ERROR_SCHEMA}: {text}")
+    return web.json_response(body, status=status)
+
+
+def _http_exception(sim: Simulator, exc: web.HTTPException, request_id: str) -> web.Response:
     """Router errors (unknown path, wrong method, body too large) in the API's error envelope."""
-    names = {404: "not_found", 405: "method_not_allowed", 413: "request_entity_too_large"}
-    type_ = names.get(exc.status, "bad_request" if exc.status < 500 else "internal_server_error")
+    names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    type_ = names.get(exc.status, "invalid_request_error" if exc.status < 500 else "api_error")
     message = "Resource not found" if exc.status == 404 else exc.reason
-    body = error_body(exc.status, type_, request_id, [FieldError(type_, message)])
-    response = web.json_response(body, status=exc.status)
+    code = {413: "request_entity_too_large"}.get(exc.status, type_)
+    body = error_body(exc.status, type_, request_id, [FieldError(code, message)])
+    response = _error_response(sim, body, exc.status)
     if exc.status == 405 and "Allow" in exc.headers:
         response.headers["Allow"] = exc.headers["Allow"]
     return response

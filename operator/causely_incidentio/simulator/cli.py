@@ -19,8 +19,9 @@ def _usage_line(base_url: str, token_count: int) -> str:
     else:
         auth = f"one of the {token_count} configured bearer tokens"
     return (
-        f"incident.io simulator listening on {base_url} — set INCIDENT_IO_API_URL={base_url} and use "
-        f"{auth}; control API at {base_url}/_simulator/ (Ctrl-C to stop)"
+        f"incident.io simulator listening on {base_url} — set INCIDENT_IO_API_URL={base_url} and "
+        f"INCIDENT_IO_ALLOWED_API_URLS={base_url} and use {auth}; control API at {base_url}/_simulator/ "
+        "(Ctrl-C to stop)"
     )
 
 

@@ -1,12 +1,14 @@
-"""incident.io's error bodies, as documented in the spec's ``info.description``.
+"""incident.io's error bodies: the live schema's ``ErrorResponse`` (see ``data/incidentio-live-overlay.json``).
 
-Every error the simulator sends has the same envelope: ``type``, ``status`` (mirrors HTTP), ``request_id``
-and ``errors[]`` of ``{code, message, source?: {field}}``; a 429 adds ``rate_limit``. Handlers raise
-:class:`ApiError` and the app turns it into that body, so no handler builds error JSON by hand.
+Every error the simulator sends has the same envelope: ``type`` (one of the live schema's error types),
+``status`` (mirrors HTTP), ``request_id`` and ``errors[]`` of ``{code, message, source?: {field,
+pointer}}``; a 429 adds ``rate_limit``. Handlers raise :class:`ApiError` and the app turns it into that
+body, so no handler builds error JSON by hand.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +25,18 @@ class FieldError:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:
-            body["source"] = {"field": self.field}
+            # The live schema requires both: the field as written, and a JSON pointer to it.
+            body["source"] = {"field": self.field, "pointer": json_pointer(self.field)}
         return body
+
+
+def json_pointer(field_path: str) -> str:
+    """``incident.custom_field_entries[0].values`` -> ``/incident/custom_field_entries/0/values``.
+
+    Query parameters (``status_category[one_of]``) map the same way: ``/status_category/one_of``.
+    """
+    parts = [p for p in re.split(r"[.\[\]]", field_path) if p]
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @dataclass(eq=False)
@@ -72,4 +84,4 @@ def not_found(message: str = "Resource not found") -> ApiError:
 
 
 def bad_request(message: str) -> ApiError:
-    return ApiError(400, "bad_request", [FieldError("bad_request", message)])
+    return ApiError(400, "invalid_request_error", [FieldError("bad_request", message)])

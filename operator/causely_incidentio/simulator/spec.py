@@ -1,5 +1,9 @@
 """The vendored incident.io OpenAPI spec, turned into the few validators the simulator needs.
 
+Component schemas are the vendored spec's with the live-schema overlay applied (see :mod:`overlay`):
+incident.io has changed some of them since the spec was vendored. Paths and parameters come from the
+vendored spec as they are.
+
 The spec is 4 MB, so it is read once, lazily, and only the component schemas an operation references are
 extracted, with their ``$ref``s inlined. Each validator answers "valid?" with a compiled check and asks
 jsonschema (Draft 4, as OpenAPI 3.0 is) for the detailed errors only when the answer is no. Validators are
@@ -26,6 +30,7 @@ import jsonschema  # type: ignore[import-untyped]
 
 from causely_incidentio.simulator.errors import FieldError
 from causely_incidentio.simulator.fastcheck import Unsupported, compile_schema
+from causely_incidentio.simulator.overlay import apply_overlay, load_overlay
 
 SPEC_FILE = "incidentio-openapi.json"
 
@@ -41,8 +46,20 @@ def load_spec() -> dict[str, Any]:
     return spec
 
 
+def vendored_components() -> dict[str, Any]:
+    """``components.schemas`` of the vendored spec, without the overlay."""
+    schemas: dict[str, Any] = load_spec()["components"]["schemas"]
+    return schemas
+
+
+@functools.cache
+def components() -> dict[str, Any]:
+    """Every component schema as the live API has it: the vendored spec with the overlay applied."""
+    return apply_overlay(vendored_components(), load_overlay())
+
+
 def component(name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = load_spec()["components"]["schemas"][name]
+    schema: dict[str, Any] = components()[name]
     return schema
 
 

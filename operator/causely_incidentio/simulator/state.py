@@ -53,6 +53,7 @@ class IncidentRecord:
     creator: dict[str, Any]
     created_at: str
     updated_at: str
+    last_activity_at: str
     slack_team_id: str
     slack_channel_name: str
     summary: str | None = None
@@ -103,6 +104,11 @@ def incident_json(record: IncidentRecord, org: Organisation, public_url: str) ->
         "has_debrief": False,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
+        # Required by the live schema since the spec was vendored (see data/incidentio-live-overlay.json).
+        # Activity here is what the API can do (create, edit, a dashboard status change), so it moves with
+        # updated_at; the simulated organisation has no teams.
+        "last_activity_at": record.last_activity_at,
+        "team_ids": [],
     }
     if record.summary is not None:
         body["summary"] = record.summary
@@ -232,6 +238,7 @@ class IncidentStore:
             creator=actor,
             created_at=now,
             updated_at=now,
+            last_activity_at=now,
             slack_team_id=payload.get("slack_team_id", org.slack_team_id),
             slack_channel_name=payload.get("slack_channel_name_override")
             or f"inc-{number}-{_slug(name)}"[:80].rstrip("-"),
@@ -296,7 +303,7 @@ class IncidentStore:
         if new_status is not None and new_status["id"] != record.status_id:
             self._enter_status(record, new_status, now)
         record.timestamps.update(stamps)
-        record.updated_at = now
+        record.updated_at = record.last_activity_at = now
         return record
 
     def close(self, id_or_ref: str, status_name: str = "Closed") -> IncidentRecord:
@@ -311,7 +318,7 @@ class IncidentStore:
         now = rfc3339(self._clock())
         if status["id"] != record.status_id:
             self._enter_status(record, status, now)
-        record.updated_at = now
+        record.updated_at = record.last_activity_at = now
         return record
 
     # ------------------------------------------------------------------------------------------- helpers

@@ -362,7 +362,7 @@ class DestinationWorker:
             self.health.config_valid = False
             self.health.config_reason = "UnknownInIncidentIO"
             self.health.config_message = str(exc)
-            self.events(self.destination_id, "ConfigInvalid", str(exc), warning=True)
+            self.events(self.destination_id, "InvalidConfig", str(exc), warning=True)
             self._changed()
             self.metrics.ready.labels(destination=self.destination_id).set(0)
             return False
@@ -371,7 +371,7 @@ class DestinationWorker:
                 self._mark_unauthenticated(exc)
             else:
                 self.health.authenticated = None
-                self.health.auth_reason = "Unreachable"
+                self.health.auth_reason = "IncidentIOUnreachable"
                 self.health.auth_message = f"cannot check the API key: {exc}"
                 self._changed()
             self.metrics.ready.labels(destination=self.destination_id).set(0)

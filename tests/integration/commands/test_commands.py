@@ -83,7 +83,9 @@ def test_status_and_send_against_a_running_standalone(tmp_path: Path) -> None:
     config = tmp_path / "d.yaml"
     config.write_text(yaml.safe_dump(doc))
     state = tmp_path / "j.sqlite"
-    env = {**os.environ, "INCIDENT_IO_API_URL": f"http://127.0.0.1:{sim_port}", "CAUSELY_RECEIVER_TOKEN": "rt"}
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env = {**os.environ, "INCIDENT_IO_API_URL": sim_url, "INCIDENT_IO_ALLOWED_API_URLS": sim_url,
+           "CAUSELY_RECEIVER_TOKEN": "rt"}
     sa = subprocess.Popen([sys.executable, "-m", "causely_incidentio.cli", "standalone", "--config", str(config),
                            "--state", str(state), "--listen", f"127.0.0.1:{port}"], env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

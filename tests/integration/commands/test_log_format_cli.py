@@ -68,8 +68,9 @@ def test_a_startup_error_is_one_json_line(tmp_path: Path) -> None:
 def test_a_running_process_logs_json_and_no_token(tmp_path: Path) -> None:
     log = tmp_path / "stderr.log"
     with log.open("w") as sink:
-        proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
-                                         "INCIDENT_IO_API_URL": f"http://127.0.0.1:{closed_port()}"}, stderr=sink)
+        closed = f"http://127.0.0.1:{closed_port()}"
+        proc = standalone(tmp_path, env={"CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN, "INCIDENT_IO_API_URL": closed,
+                                         "INCIDENT_IO_ALLOWED_API_URLS": closed}, stderr=sink)
         try:  # until it serves and has failed to reach incident.io (a busy machine may take a while to start)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and proc.poll() is None:

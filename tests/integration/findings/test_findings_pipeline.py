@@ -37,7 +37,7 @@ async def accept(pipeline: Pipeline, doc: dict[str, Any]) -> None:
 async def test_notifications_racing_the_reconciler_all_end_as_their_last_notification_says(seed: int) -> None:
     rng = random.Random(seed)
     async with Simulator(tokens=[API_TOKEN], latency_ms=5) as sim:
-        settings = Settings(incident_io_api_url=sim.base_url)
+        settings = Settings(incident_io_api_url=sim.base_url, incident_io_allowed_api_urls=sim.base_url)
         api = FakeFindingApi()
 
         async def jitter() -> None:

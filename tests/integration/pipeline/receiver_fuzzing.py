@@ -418,7 +418,8 @@ class FuzzTarget:
     async def start(self) -> None:
         self._sim = Simulator(tokens=["sim-api-token-0123456789"])
         await self._sim.__aenter__()
-        settings = Settings(incident_io_api_url=self._sim.base_url, incident_io_read_timeout=1.0,
+        settings = Settings(incident_io_api_url=self._sim.base_url, incident_io_allowed_api_urls=self._sim.base_url,
+                            incident_io_read_timeout=1.0,
                             incident_io_connect_timeout=1.0)
         self.harness = Harness(self.tmp, self._sim, settings, {"retry_delay": 0.05, "max_retry_delay": 0.2})
         await self.harness.start([self.harness.dest("primary")])

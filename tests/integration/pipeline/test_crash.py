@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 def start_standalone(config: Path, state: Path, port: int, api_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "INCIDENT_IO_API_URL": api_url, "CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN}
+    env = {**os.environ, "INCIDENT_IO_API_URL": api_url, "INCIDENT_IO_ALLOWED_API_URLS": api_url,
+           "CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN}
     return subprocess.Popen(
         [sys.executable, "-m", "causely_incidentio.cli", "standalone", "--config", str(config),
          "--state", str(state), "--listen", f"127.0.0.1:{port}"],

@@ -14,13 +14,26 @@ B = "22222222-2222-4222-8222-222222222222"
 DEST = "secret/causely/primary"
 
 
+async def test_default_severity_is_critical_as_causely_documents(harness: Harness) -> None:
+    """Issue 8.13: with no severity id or map entry, every incident gets the severity named Critical."""
+    await harness.start([harness.dest("primary", notif_config_min_severity="Low")])
+    for oid, severity in ((A, "High"), (B, "Medium")):
+        await harness.post(detected(oid, severity, "2026-11-26T10:00:00Z"))
+    await harness.idle()
+    assert sorted(i["severity"]["name"] for i in harness.incidents()) == ["Critical", "Critical"]
+    creates = [r for r in harness.sim.requests if r.method == "POST" and r.path == "/v2/incidents"]
+    critical = next(s for s in harness.sim.organisation.severities if s["name"] == "Critical")
+    assert {r.body["severity_id"] for r in creates} == {critical["id"]}  # the value the worker sends
+
+
 async def test_detect_update_resolve(harness: Harness) -> None:
-    await harness.start([harness.dest("primary")])
+    # High is mapped (the org has no "High"); Critical is not, so the default rule gives it "Critical".
+    await harness.start([harness.dest("primary", notif_config_severity_map='{"High": "Major"}')])
     r = await harness.post(detected(A, "High", "2026-11-26T10:00:00Z"))
     assert r.status_code == 202 and r.json()["destinations"] == [DEST]
     await harness.idle()
     (inc,) = harness.incidents()
-    assert inc["severity"]["name"] == "Major"  # High → the second-ranked severity (no "High" in this org)
+    assert inc["severity"]["name"] == "Major"
     assert inc["incident_status"]["category"] == "live"
     assert A in inc["summary"] and inc["mode"] == "standard"
 

@@ -70,7 +70,7 @@ async def test_a_forbidden_token_is_403_except_for_identity(locked: Simulator) -
         assert identity.status_code == 200 and identity.json()["identity"]["roles"] == []
         for response in (await client.get("/v1/severities"),
                          await client.post("/v2/incidents", json={"idempotency_key": "k", "visibility": "public"})):
-            body = assert_error_envelope(response, 403, "authorization_error")
+            body = assert_error_envelope(response, 403, "resource_forbidden")
             assert body["errors"][0]["code"] == "forbidden"
     assert locked.incidents() == []
 

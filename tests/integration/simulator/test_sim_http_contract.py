@@ -92,9 +92,9 @@ async def test_invalid_edit_bodies_name_the_nested_field(client: httpx.AsyncClie
 
 async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/v2/incidents", content=b"{not json", headers={"Content-Type": "application/json"})
-    body = assert_error_envelope(response, 400, "bad_request")
+    body = assert_error_envelope(response, 400, "invalid_request_error")
     assert "not valid JSON" in body["errors"][0]["message"]
-    assert_error_envelope(await client.post("/v2/incidents"), 400, "bad_request")
+    assert_error_envelope(await client.post("/v2/incidents"), 400, "invalid_request_error")
 
 
 async def test_list_query_is_validated(client: httpx.AsyncClient) -> None:
@@ -123,7 +123,7 @@ async def test_a_response_that_breaks_the_spec_is_detected(
 
     monkeypatch.setattr(state, "incident_json", without_reference)
     response = await create(client, "broken")
-    body = assert_error_envelope(response, 500, "internal_server_error")
+    body = assert_error_envelope(response, 500, "api_error")
     assert body["errors"][0]["code"] == "simulator_response_invalid"
     assert len(sim.response_problems) == 1
     assert "IncidentsCreateResultV2" in sim.response_problems[0] and "incident.reference" in sim.response_problems[0]

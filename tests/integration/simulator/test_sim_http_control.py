@@ -74,7 +74,7 @@ async def test_faults_endpoint_rejects_bad_bodies(
 
 async def test_faults_endpoint_rejects_malformed_json(control: httpx.AsyncClient) -> None:
     response = await control.post("/faults", content=b"{")
-    assert response.status_code == 400 and response.json()["type"] == "bad_request"
+    assert response.status_code == 400 and response.json()["type"] == "invalid_request_error"
 
 
 async def test_close_as_a_person_would(client: httpx.AsyncClient, control: httpx.AsyncClient) -> None:

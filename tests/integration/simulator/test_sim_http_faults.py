@@ -28,7 +28,7 @@ async def logged_fault(sim: Simulator, kind: str) -> None:
     await until(lambda: any(r.fault == kind for r in sim.requests), f"a {kind} fault in the request log")
 
 
-@pytest.mark.parametrize(("kind", "type_"), [("500", "internal_server_error"), ("503", "service_unavailable")])
+@pytest.mark.parametrize(("kind", "type_"), [("500", "api_error"), ("503", "api_error")])
 async def test_server_errors(client: httpx.AsyncClient, sim: Simulator, kind: str, type_: str) -> None:
     sim.fail_next(2, kind)
     for _ in range(2):

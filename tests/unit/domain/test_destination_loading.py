@@ -41,7 +41,9 @@ def resource(name: str = "prod", token_secret: str = "incidentio-token", **spec:
 
 
 def token_secret(name: str = "incidentio-token", value: str = SECRET_TOKEN) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "causely"},
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "causely",
+                         "labels": {"notifications.causely.ai/incident-io-token": "true"}},  # opted in
             "data": {"token": base64.b64encode(value.encode()).decode()}}
 
 
@@ -253,9 +255,19 @@ class TestBuildDestinations:
         assert len(result.valid) == 1
         assert "a second time" in str(result.invalid[0])
 
+    def test_token_secret_without_the_opt_in_label_is_refused(self) -> None:
+        unlabelled = token_secret()
+        del unlabelled["metadata"]["labels"]
+        result = build_destinations([resource(), unlabelled], Settings())
+        assert result.valid == [] and "has not opted in" in str(result.invalid[0])
+
     def test_mirror_and_its_secret_are_one_destination(self) -> None:
-        mirror = resource(name="mirror")
-        mirror["spec"] = {"causelySecretRef": {"name": "incidentio-notification-config"}}
+        name = "incidentio-notification-config"
+        mirror = resource(name=name)
+        mirror["metadata"]["labels"] = {"notifications.causely.ai/source": "Secret"}
+        mirror["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Secret", "name": name,
+                                                  "uid": "u", "controller": True}]
+        mirror["spec"] = {}
         result = build_destinations([secret_with_token(), mirror], Settings())
         assert [c.id for c in result.valid] == ["secret/causely/incidentio-notification-config"]
         assert len(result.invalid) == 1

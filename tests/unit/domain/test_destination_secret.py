@@ -67,18 +67,19 @@ def test_every_optional_key(base_secret: dict[str, Any]) -> None:
         notif_config_incident_type_id="01TYPE",
         notif_config_severity_id="01SEV",
         notif_config_severity_map='{"critical": "Major", "Low": "01MINOR"}',
+        notif_config_severity_rule="mapped",
         notif_config_min_severity="medium",
         notif_config_resolved_status_name="Fixed",
         notif_config_notify_channel="true",
         notif_config_mode="test",
         notif_config_visibility="Private",
     )
-    config = from_secret(secret, Settings())
+    config = from_secret(secret, Settings(incident_io_allowed_api_urls="https://incident.example.test/api"))
     assert config.api_url == "https://incident.example.test/api"
     assert config.global_ is True
     assert config.filters.rules[0].value == ["Critical"]
     assert config.incident_type_id == "01TYPE" and config.severity_id == "01SEV"
-    assert config.severity_map == {"Critical": "Major", "Low": "01MINOR"}
+    assert config.severity_map == {"Critical": "Major", "Low": "01MINOR"} and config.severity_rule == "Mapped"
     assert config.min_severity is CauselySeverity.MEDIUM
     assert config.resolved_status_name == "Fixed"
     assert config.notify_channel is True
@@ -300,3 +301,20 @@ def test_config_model_json_has_no_token(base_secret: dict[str, Any]) -> None:
     for text in (repr(config), str(config), config.model_dump_json(), json.dumps(config.model_dump(mode="json"))):
         assert SECRET_TOKEN not in text
     assert isinstance(config, DestinationConfig)
+
+
+def test_url_not_on_the_allow_list_is_refused_without_quoting_it(base_secret: dict[str, Any]) -> None:
+    """A Secret's value is never quoted, but the allowed list (the installer's setting) is shown."""
+    secret = with_keys(base_secret, notif_config_url="https://collector.attacker.example")
+    with pytest.raises(InvalidInput) as info:
+        from_secret(secret, Settings())
+    message = str(info.value)
+    assert "notif_config_url: is not an allowed incident.io API URL" in message
+    assert "attacker" not in message and "https://api.incident.io" in message
+
+
+def test_severity_rule_key_and_default(base_secret: dict[str, Any]) -> None:
+    assert from_secret(base_secret, Settings()).severity_rule == "Critical"
+    assert from_secret(base_secret, Settings(incident_io_severity_rule="MAPPED")).severity_rule == "Mapped"
+    with pytest.raises(InvalidInput, match="notif_config_severity_rule"):
+        from_secret(with_keys(base_secret, notif_config_severity_rule="ranked"), Settings())

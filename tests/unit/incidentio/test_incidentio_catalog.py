@@ -160,3 +160,16 @@ async def test_callers_cannot_corrupt_the_cache(catalog: Catalog) -> None:
         api.get("/v1/incident_statuses").mock(return_value=statuses(LIVE))
         (await catalog.statuses()).clear()
         assert len(await catalog.statuses()) == 1
+
+
+async def test_critical_rule_without_a_critical_takes_the_highest_and_says_so_once(
+    catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    with respx.mock(base_url=BASE) as api:
+        api.get("/v1/severities").mock(return_value=severities(severity_json("Minor", 1), severity_json("SEV1", 5)))
+        with caplog.at_level("WARNING"):
+            assert (await catalog.severity_for("Low")).name == "SEV1"
+            assert (await catalog.severity_for("High")).name == "SEV1"
+            assert (await catalog.severity_for("High", severity_rule="Mapped")).name == "Minor"
+    notes = [r for r in caplog.records if "no incident.io severity is named Critical" in r.getMessage()]
+    assert len(notes) == 1

@@ -59,9 +59,9 @@ def test_validation_error_carries_every_documented_field() -> None:
         ErrorDetail("invalid_value", "Bad mode", None),
     ]
     assert str(error) == (
-        "POST /v2/incidents: HTTP 422 validation_error: A severity is required to open an incident "
-        "(field severity_id); Bad mode [request_id 631766c4-4afd-4803-997c-cd700928fa4b]"
-    )
+        "POST /v2/incidents: HTTP 422 validation_error: is_required (field severity_id); invalid_value "
+        "[request_id 631766c4-4afd-4803-997c-cd700928fa4b]"
+    )  # codes only: the body's free text is never reflected into status, Events or logs (issue 8.11)
     assert not error.retryable
 
 
@@ -87,15 +87,26 @@ def test_status_decides_the_class(status: int, cls: type[IncidentIOError], retry
     assert error.retryable is retryable
 
 
-def test_non_json_body_is_tolerated_and_quoted_briefly() -> None:
+def test_non_json_body_is_tolerated_and_never_quoted() -> None:
     html = "<html>\n<body>502 Bad Gateway</body>\n</html>" + "x" * 500
     error = error_from_response("GET /v2/incidents", 502, html, {}, now=NOW)
     assert isinstance(error, ServerError)
     assert error.type is None and error.errors == []
     assert "non-JSON response body" in str(error)
-    assert "502 Bad Gateway" in str(error)
+    assert "Bad Gateway" not in str(error) and "xxx" not in str(error)
     assert "\n" not in str(error)
     assert len(str(error)) < 300
+
+
+def test_free_text_in_a_json_error_body_is_never_reflected() -> None:
+    """A server chosen by a destination's author must not get its words into status, Events or logs."""
+    body = json.dumps({
+        "type": "evil text with spaces", "request_id": "x" * 500,
+        "errors": [{"code": "see http://evil.example/?q=1 now", "message": "db password is hunter2",
+                    "source": {"field": "a b"}}],
+    })
+    text = str(error_from_response("GET /v1/identity", 401, body, {}, now=NOW))
+    assert text == "GET /v1/identity: HTTP 401: error"
 
 
 def test_empty_body_and_odd_shapes_do_not_crash() -> None:
