@@ -31,7 +31,7 @@ class Kube:
         self.store = FindingStore(FakeFindingApi(), retry_delay=0.05, max_retry_delay=0.2)
         self.events: list[tuple[str, str]] = []
         self.pipeline = Pipeline(
-            self.store, Settings(incident_io_api_url=sim.base_url),
+            self.store, Settings(incident_io_api_url=sim.base_url, incident_io_allowed_api_urls=sim.base_url),
             worker_options={"retry_delay": 0.05, "max_retry_delay": 0.2},
             events=lambda d, reason, message, **_: self.events.append((reason, message)), active=True,
         )
