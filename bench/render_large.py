@@ -11,6 +11,10 @@ Run from the repository root::
     .venv/bin/python bench/render_large.py
     .venv/bin/python bench/render_large.py --sizes 1000 4000 16000 --repeat 3
 
+``--loop`` also measures what the worker's path costs the event loop: the longest stall a 1 ms ticker sees
+while the notification is parsed and its summary rendered inline, and then as the worker does it
+(``parse_off_loop``/``render_off_loop``: in a thread above 64 KiB / always).
+
 Sizes count remediation options; each notification also carries ``n // 4`` impacted SLOs. Rendering runs
 on what :func:`parse_notification` returns, as the worker does, so the parse-time list cap applies.
 """
@@ -29,6 +33,7 @@ sys.path.insert(0, str(ROOT / "operator"))
 
 from causely_incidentio.payload import parse_notification  # noqa: E402
 from causely_incidentio.render import render_summary, render_title  # noqa: E402
+from causely_incidentio.sync.worker import parse_off_loop, render_off_loop  # noqa: E402
 
 BASE = ROOT / "tests" / "fixtures" / "payloads" / "detected-high-slo.json"
 
@@ -57,10 +62,52 @@ def best(fn: Any, repeat: int) -> float:
     return min(times)
 
 
+async def longest_stall(work: Any) -> float:
+    """Run ``work()`` (a coroutine function) while a 1 ms ticker runs; the ticker's longest gap, in seconds."""
+    import asyncio
+
+    gaps: list[float] = []
+    done = False
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    await work()
+    done = True
+    await task
+    return max(gaps)
+
+
+def loop_stalls(sizes: list[int]) -> None:
+    import asyncio
+
+    print(f"{'options':>8} {'body':>10} {'stall inline':>13} {'stall worker':>13}")
+    for size in sizes:
+        body = notification(size)
+
+        async def inline(body: bytes = body) -> None:
+            render_summary(parse_notification(body))
+
+        async def worker(body: bytes = body) -> None:
+            await render_off_loop(await parse_off_loop(body))
+
+        a = min(asyncio.run(longest_stall(inline)) for _ in range(3))
+        b = min(asyncio.run(longest_stall(worker)) for _ in range(3))
+        print(f"{size:>8} {len(body) / 1024:>8.0f} KB {a * 1000:>10.1f} ms {b * 1000:>10.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000, 4000, 8000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--loop", action="store_true", help="also measure event-loop stalls")
     args = parser.parse_args(argv)
     print("command: .venv/bin/python bench/render_large.py " + " ".join(sys.argv[1:]))
     print(f"{'options':>8} {'slos':>6} {'body':>10} {'parse':>10} {'render':>10} {'summary':>9}")
@@ -72,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = render_summary(n)
         print(f"{size:>8} {size // 4:>6} {len(body) / 1024:>8.0f} KB {parse_s * 1000:>7.1f} ms "
               f"{render_s * 1000:>7.1f} ms {len(summary.encode()):>7} B")
+    if args.loop:
+        loop_stalls(args.sizes)
     return 0
 
 

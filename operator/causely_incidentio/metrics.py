@@ -49,6 +49,13 @@ class Metrics:
             ["destination", "action"],
             registry=r,
         )
+        self.abandoned = Counter(
+            PREFIX + "actions_abandoned",
+            "Actions given up after their attempt budget (reason: unexpected errors, or failures of this action "
+            "alone while incident.io answered others); each ends as failed with a Warning Event.",
+            ["destination", "reason"],
+            registry=r,
+        )
         self.requests = Counter(
             PREFIX + "api_requests",
             "HTTP requests sent to incident.io's API, by endpoint and status code ('error' when no response).",
@@ -93,7 +100,7 @@ class Metrics:
         self.build.info({"version": __version__})
         # Every metric labelled by destination: forget_destination() removes a deleted one's series from each.
         self._by_destination: tuple[Counter | Gauge, ...] = (
-            self.incidents, self.pending, self.oldest_pending_age, self.ready, self.deliveries_failing,
+            self.incidents, self.abandoned, self.pending, self.oldest_pending_age, self.ready, self.deliveries_failing,
             self.findings,
         )
 

@@ -307,6 +307,14 @@ class Notification(BaseModel):
             raise PydanticCustomError("empty", "must not be empty")
         return value
 
+    @field_validator("object_id", mode="before")
+    @classmethod
+    def _object_id_length(cls, value: Any) -> Any:
+        """The id names a journal key, a Finding and an idempotency key: a bounded size keeps them bounded."""
+        if isinstance(value, str) and len(value) > MAX_OBJECT_ID_CHARS:
+            raise PydanticCustomError("too_long", f"is {len(value)} characters long; at most {MAX_OBJECT_ID_CHARS}")
+        return value
+
     @field_validator("severity", mode="before")
     @classmethod
     def _severity(cls, value: Any) -> Any:
@@ -399,10 +407,13 @@ def _first_label(labels: Mapping[str, str], keys: tuple[str, ...]) -> str | None
     return None
 
 
+MAX_OBJECT_ID_CHARS = 256  # Causely's ids are UUIDs (36 characters)
+
+
 # What each field allows, as told to the sender in a Problem.
 _EXPECTED: dict[str, str] = {
     "type": "one of " + ", ".join(t.value for t in NotificationType),
-    "objectId": "a non-empty string (the root cause id)",
+    "objectId": f"a non-empty string of at most {MAX_OBJECT_ID_CHARS} characters (the root cause id)",
     "name": "a non-empty string (the problem name)",
     "severity": f"one of {ALLOWED_SEVERITIES}",
     "timestamp": "an RFC 3339 timestamp such as 2025-08-07T18:51:54.164185287Z",
@@ -462,8 +473,10 @@ def _problems(error: ValidationError, seen: set[str] | None = None) -> list[Prob
         seen.add(where)
         if item["type"] == "missing":
             what = "is required but missing"
-        elif item["type"] in ("notification_type", "severity", "empty", "timestamp", "timestamp_range"):
-            what = f"{item['msg']}: {_shown(item.get('input'))}" if item["type"] != "empty" else item["msg"]
+        elif item["type"] in ("empty", "too_long"):
+            what = item["msg"]
+        elif item["type"] in ("notification_type", "severity", "timestamp", "timestamp_range"):
+            what = f"{item['msg']}: {_shown(item.get('input'))}"
         else:
             what = f"{item['msg'][:1].lower()}{item['msg'][1:]}, got {_shown(item.get('input'))}"
         expected = _EXPECTED.get(where) or _EXPECTED_BY_TYPE.get(item["type"])

@@ -34,6 +34,22 @@ def receiver_token(settings: Settings, token_file: str | None) -> str | None:
     return settings.causely_receiver_token
 
 
+SUBJECT_SOURCES = {"Secret": "secret", "IncidentDestination": "incidentdestination"}
+
+
+def destination_id_of(subject: str) -> str | None:
+    """The id of the destination an error's subject names (``Secret ns/name`` → ``secret/ns/name``), so an
+    invalid destination keeps the findings it tracks under its own id; None when the subject names none."""
+    if subject == "environment":
+        return "env"
+    kind, _, ref = subject.partition(" ")
+    namespace, _, name = ref.partition("/")
+    source = SUBJECT_SOURCES.get(kind)
+    if source is None or not namespace or not name or name == "(unnamed)":
+        return None
+    return f"{source}/{namespace}/{name}"
+
+
 def load_config(path: str, settings: Settings, pipeline: Pipeline) -> None:
     """(Re)load destinations from ``path``; an invalid one is reported and skipped, the rest are served."""
     try:
@@ -44,7 +60,8 @@ def load_config(path: str, settings: Settings, pipeline: Pipeline) -> None:
             pipeline.set_destinations([], [])
         return
     result = build_destinations(docs, settings)
-    pipeline.set_destinations(result.valid, [(err.subject, err) for err in result.invalid])
+    invalid = [(dest_id, err) for err in result.invalid if (dest_id := destination_id_of(err.subject))]
+    pipeline.set_destinations(result.valid, invalid)
     for err in result.invalid:
         log.error("invalid destination skipped: %s", err.message)
     log.info("serving %d destination(s): %s", len(result.valid), ", ".join(c.id for c in result.valid) or "none")

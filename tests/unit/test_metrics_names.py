@@ -33,6 +33,7 @@ def populated(metrics: Metrics) -> None:
     """One series for every labelled metric, so each family shows up in the exposition."""
     metrics.notifications.labels(type="ProblemDetected", outcome="accepted").inc()
     metrics.incidents.labels(destination="secret/causely/a", action="created").inc()
+    metrics.abandoned.labels(destination="secret/causely/a", reason="unexpected").inc()
     metrics.observe_request("POST /v2/incidents", 200)
     metrics.observe_request("GET /v1/identity", None)
     metrics.pending.labels(destination="secret/causely/a").set(2)

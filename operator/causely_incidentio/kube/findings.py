@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from causely_incidentio.payload import Notification, NotificationType
+from causely_incidentio.sync.engine import TYPE_RANK as ENGINE_TYPE_RANK
 from causely_incidentio.sync.records import FindingRecord, State
 
 GROUP = "notifications.causely.ai"
@@ -32,8 +33,9 @@ LABEL_SOURCE = f"{GROUP}/source"
 LABEL_STATE = f"{GROUP}/state"
 MANAGED_BY = "causely-incidentio"
 ERROR_LIMIT = 512
-# Ties between notifications with the same timestamp: a clear wins over an update, an update over a detection.
-TYPE_RANK = {NotificationType.DETECTED: 0, NotificationType.UPDATED: 1, NotificationType.CLEARED: 2}
+# Ties between notifications with the same timestamp: a clear wins over an update, an update over a detection
+# (one rule for both modes: the standalone engine applies the same ranks).
+TYPE_RANK = ENGINE_TYPE_RANK
 
 _INVALID = re.compile(r"[^a-z0-9]+")
 
@@ -273,6 +275,8 @@ def record_from_status(
         updated_at=parse_time(status.get("lastSyncTime")),
         incident_severity=status.get("incidentSeverity") or None,
         create_attempted=status.get("createAttempted") if isinstance(status.get("createAttempted"), int) else None,
+        resolve_attempted=(status.get("resolveAttempted") if isinstance(status.get("resolveAttempted"), int)
+                           else None),
     )
 
 
@@ -314,6 +318,7 @@ def status_from_record(
         "lastSyncTime": now_text,
         "conditions": [condition],
         "createAttempted": record.create_attempted,
+        "resolveAttempted": record.resolve_attempted,
     }
     if observed_generation is not None:
         status["observedGeneration"] = observed_generation

@@ -88,6 +88,7 @@ class Entry:
     created_at: float
     conditions: list[dict[str, Any]] = field(default_factory=list)
     not_before: float = 0.0  # reconciler backoff after a transient failure
+    strikes: int = 0  # failures counted against this generation's attempt budget (kept in memory only)
 
     @property
     def has_work(self) -> bool:
@@ -131,6 +132,9 @@ class FindingStore:
         self._names: dict[tuple[str, str], tuple[str, str]] = {}
         self._work: dict[int, _Work] = {}
         self._in_flight: dict[tuple[str, str], int] = {}  # finding → the generation the reconciler works on
+        # finding → the seq of its action handed out last: an action the worker drops unfinished (paused or
+        # reconfigured mid-drain) is replaced, never kept, so ``_work`` stays one entry per finding at most.
+        self._issued: dict[tuple[str, str], int] = {}
         self._next_seq = 1
         self._counters: dict[str, Counters] = {}
         self.on_work: Callable[[str], None] | None = None  # wakes the destination's worker (leader)
@@ -178,6 +182,7 @@ class FindingStore:
             created_at=created,
             conditions=list(status.get("conditions") or []),
             not_before=old.not_before if old is not None and old.generation == generation else 0.0,
+            strikes=old.strikes if old is not None and old.generation == generation else 0,
         )
         self._entries[key] = entry
         self._by_dest.setdefault(dest_id, {})[oid] = entry
@@ -192,6 +197,10 @@ class FindingStore:
 
     def _forget(self, key: tuple[str, str]) -> None:
         self._entries.pop(key, None)
+        self._in_flight.pop(key, None)
+        seq = self._issued.pop(key, None)
+        if seq is not None:
+            self._work.pop(seq, None)
         of_dest = self._by_dest.get(key[0])
         if of_dest is not None:
             of_dest.pop(key[1], None)
@@ -330,11 +339,16 @@ class FindingStore:
                 payload = b"{}"  # the worker records it as unreadable and moves on
             seq = self._next_seq
             self._next_seq += 1
+            replaced = self._issued.pop((e.destination_id, e.object_id), None)
+            if replaced is not None:
+                self._work.pop(replaced, None)
+            self._issued[(e.destination_id, e.object_id)] = seq
             self._work[seq] = _Work((e.destination_id, e.object_id), e.generation)
             self._in_flight[(e.destination_id, e.object_id)] = e.generation
             attempts = e.record.attempts if e.record and e.record.last_error else 0
             actions.append(PendingAction(seq, e.destination_id, e.object_id, payload, e.received_at,
-                                         attempts, e.record.last_error if e.record else None, e.occurrence))
+                                         attempts, e.record.last_error if e.record else None, e.occurrence,
+                                         e.strikes))
         return actions
 
     async def pending_count(self, destination_id: str | None = None) -> int:
@@ -344,6 +358,11 @@ class FindingStore:
             1 for e in self.entries(destination_id)
             if e.has_work and e.payload and e.not_before <= now
         )
+
+    async def backlog(self, destination_id: str) -> tuple[int, float, float | None]:
+        """(Findings with work — backing off included —, age of the oldest, None: the store wakes its worker)."""
+        count = sum(1 for e in self.entries(destination_id) if e.has_work and e.payload)
+        return count, self.oldest_pending_age(destination_id), None
 
     def oldest_pending_age(self, destination_id: str) -> float:
         times = [e.received_at for e in self.entries(destination_id) if e.has_work and e.payload]
@@ -370,6 +389,7 @@ class FindingStore:
         work = self._work.pop(action.seq, None)
         generation = work.generation if work else None
         self._in_flight.pop((record.destination_id, record.object_id), None)
+        self._issued.pop((record.destination_id, record.object_id), None)
         written = await self._write_status(
             record.destination_id, record.object_id, lambda _fresh: record, generation, reset_backoff=True,
             carried_out=True,
@@ -406,13 +426,29 @@ class FindingStore:
 
         await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
 
-    async def retry_later(self, action: PendingAction, error: str) -> None:
+    async def intend_resolve(self, record: FindingRecord) -> None:
+        """Write-ahead before a resolve: an incident the next leader finds resolved with this mark is the
+        operator's doing (counted ``resolved``), not a human's (``closed-outside``)."""
+        key = (record.destination_id, record.object_id)
+
+        def build(fresh: FindingRecord | None) -> FindingRecord:
+            return (fresh or record).copy(resolve_attempted=record.occurrence)
+
+        await self._write_status(*key, build, self._in_flight.get(key), reset_backoff=False)
+
+    async def retry_later(
+        self, action: PendingAction, error: str, *, delay: float | None = None, strike: bool = False
+    ) -> None:
+        """Back this Finding off (the store's own schedule; ``delay`` is the SQLite journal's) and count the
+        failure; ``strike`` counts it against the attempt budget too."""
         work = self._work.pop(action.seq, None)
         key = (action.destination_id, action.object_id)
         self._in_flight.pop(key, None)
+        self._issued.pop(key, None)
         e = self._entries.get(key)
         if e is None:
             return
+        e.strikes = action.strikes + int(strike)
         attempts = action.attempts + 1
         wait = min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
         e.not_before = self.clock() + wait
@@ -546,3 +582,4 @@ class FindingStore:
 
     async def close(self) -> None:
         self._work.clear()
+        self._issued.clear()

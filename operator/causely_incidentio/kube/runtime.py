@@ -211,6 +211,9 @@ class OperatorRuntime:
             return False, "destinations not loaded yet"
         if not self.store.healthy:
             return False, "cannot write Findings to the API server"
+        served, why = self.pipeline.readiness()
+        if not served:
+            return False, why
         role = "reconciler" if self.elector.leading else "receiver"
         return True, f"{len(self.pipeline.configs)} destination(s); this replica is a {role}"
 

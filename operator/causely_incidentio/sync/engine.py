@@ -6,8 +6,10 @@ writes the resulting record; this module only decides. The table (also in ``docs
 ====  ===========================  =================  ================================  =====================
  #    record (this destination)    notification       condition                         decision
 ====  ===========================  =================  ================================  =====================
- 1    any                          any                older than the newest applied     IGNORE ``stale``
+ 1    any                          any                older than the newest applied,    IGNORE ``stale``
+                                                      or as old and of a lower rank
  2    incident open                Detected/Updated   same timestamp as last applied    IGNORE ``duplicate``
+      any                          no timestamp       the same body as last applied     IGNORE ``duplicate``
  3    incident open                Detected           same severity, state open         IGNORE ``duplicate``
  4    incident open                Detected           severity changed, or it had       UPDATE
                                                       been cleared (left open)
@@ -19,7 +21,12 @@ writes the resulting record; this module only decides. The table (also in ``docs
  10   no incident                  Detected/Updated   below ``minSeverity``             SKIP ``below-threshold``
  11   no incident                  Detected/Updated   otherwise                         CREATE
  12   incident ended               Updated            resolved, or closed by a human    IGNORE ``ended-...``
+ 13   create sent, not recorded    Cleared            —                                 RECOVER
 ====  ===========================  =================  ================================  =====================
+
+Rank (ties of equal timestamps, the same rule as the Kubernetes receivers' ``findings.TYPE_RANK``): Detected <
+Updated < Cleared, so a clear and a detection stamped alike end cleared, whatever order they arrive in. A
+notification without a timestamp is the newest (arrival order), unless its body is the very one last applied.
 
 "Incident open" means the record holds an incident the operator created and has not seen resolved (states
 ``open`` and ``cleared``). Rows 2–7 ignore filters and the threshold on purpose: once an incident exists, every
@@ -33,11 +40,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from causely_incidentio.destinations import DestinationConfig
 from causely_incidentio.payload import Notification, NotificationType
 from causely_incidentio.severities import meets_threshold
 from causely_incidentio.sync.records import ENDED, FindingRecord, State
+
+TYPE_RANK: Final = {NotificationType.DETECTED: 0, NotificationType.UPDATED: 1, NotificationType.CLEARED: 2}
+"""Order of notifications with equal timestamps (kube/findings.py uses the same)."""
 
 
 class Kind(StrEnum):
@@ -68,7 +79,8 @@ def idempotency_key(destination_id: str, object_id: str, occurrence: int) -> str
 
 
 def decide_for_occurrence(
-    record: FindingRecord | None, n: Notification, dest: DestinationConfig, occurrence: int | None
+    record: FindingRecord | None, n: Notification, dest: DestinationConfig, occurrence: int | None,
+    digest: str | None = None,
 ) -> Decision:
     """:func:`decide` when the receivers own the occurrence (Kubernetes Findings: ``spec.occurrence``).
 
@@ -80,6 +92,9 @@ def decide_for_occurrence(
     - an Updated or Detected for the occurrence whose incident already ended (we resolved it, or a human
       closed, declined or merged it) is recorded and not acted on (row 12): a human's decision stands.
     """
+    if (record is not None and digest is not None and n.timestamp_ns is None
+            and record.last_digest == digest):
+        return Decision(Kind.IGNORE, "duplicate", record.occurrence, 2)  # a resend: no timestamp to order by
     if occurrence is None:
         return decide(record, n, dest)
     if record is None:
@@ -110,6 +125,14 @@ def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfi
 
     if last_ts is not None and ts is not None and ts < last_ts:
         return Decision(Kind.IGNORE, "stale", occurrence, 1)
+    if (record is not None and ts is not None and ts == last_ts and record.last_type is not None
+            and TYPE_RANK[n.type] < TYPE_RANK.get(NotificationType(record.last_type), 0)):
+        return Decision(Kind.IGNORE, "stale", occurrence, 1)  # stamped alike, but of a lower rank
+    if (record is not None and n.type is NotificationType.CLEARED and not record.has_incident
+            and record.state not in ENDED and record.create_attempted == record.occurrence):
+        # A create was sent for this occurrence and its outcome never recorded (abandoned, or a crash between
+        # the two): the incident may exist. Replay the create by its key, then resolve what it returns.
+        return Decision(Kind.RECOVER, "unrecorded-create", occurrence, 13)
 
     if record is not None and record.has_incident:
         if n.type is NotificationType.CLEARED:

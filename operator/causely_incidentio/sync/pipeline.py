@@ -32,6 +32,14 @@ class InvalidDestination:
     id: str
     error: InvalidInput
     health: Health = field(default_factory=Health)
+    last_valid: DestinationConfig | None = None  # its filters route new findings while it is invalid
+    takes_new: bool = True  # False once its object is deleted (retired): only findings it tracks wait for it
+
+    def accepts(self, n: Notification) -> bool:
+        """Keep a new finding for it while it is invalid, by the filters of its last valid config. One never
+        valid in this process has no filters to go by: it gets only the findings it already tracks (routing
+        every finding to a destination that may never work would fill the journal for nothing)."""
+        return self.takes_new and self.last_valid is not None and self.last_valid.accepts(n)
 
     def __post_init__(self) -> None:
         self.health.config_valid = False
@@ -78,9 +86,11 @@ class Pipeline:
         wanted = {c.id for c in valid}
         for c in valid:
             self.upsert(c)
-        self.invalid = {}
+        previous, self.invalid = self.invalid, {}
         for dest_id, err in invalid:
-            self.mark_invalid(dest_id, err)
+            if dest_id in wanted:
+                continue  # a second definition of a served destination is reported, not served in its place
+            self.mark_invalid(dest_id, err, last_valid=previous[dest_id].last_valid if dest_id in previous else None)
         for dest_id in list(self.configs):
             if dest_id not in wanted and dest_id not in self.invalid:
                 asyncio.get_running_loop().create_task(self.remove(dest_id))
@@ -116,13 +126,16 @@ class Pipeline:
         workers, self.workers = list(self.workers.values()), {}
         await asyncio.gather(*(w.stop() for w in workers))
 
-    def mark_invalid(self, dest_id: str, error: InvalidInput) -> None:
-        """An invalid destination stops being served; its accepted actions stay in the journal."""
-        self.configs.pop(dest_id, None)
+    def mark_invalid(self, dest_id: str, error: InvalidInput, last_valid: DestinationConfig | None = None) -> None:
+        """An invalid destination stops being served; what it accepted stays in the journal, and what it would
+        accept meanwhile is journaled for it too: delivered once the config is valid again, never dropped."""
+        old = self.configs.pop(dest_id, None) or last_valid
+        if old is None and dest_id in self.invalid:
+            old = self.invalid[dest_id].last_valid
         worker = self.workers.pop(dest_id, None)
         if worker is not None:
             asyncio.get_running_loop().create_task(worker.stop())
-        self.invalid[dest_id] = InvalidDestination(dest_id, error)
+        self.invalid[dest_id] = InvalidDestination(dest_id, error, last_valid=old)
         log.warning("destination %s: invalid configuration: %s", dest_id, error.message)
 
     async def retire(self, dest_id: str, reason: str) -> None:
@@ -135,7 +148,8 @@ class Pipeline:
         if worker is not None:
             await worker.stop()
         self.configs.pop(dest_id, None)
-        self.invalid[dest_id] = InvalidDestination(dest_id, InvalidInput(dest_id, [Problem("", reason)]))
+        self.invalid[dest_id] = InvalidDestination(dest_id, InvalidInput(dest_id, [Problem("", reason)]),
+                                                   takes_new=False)
         log.info("destination %s: %s; findings it tracks are still recorded", dest_id, reason)
 
     async def remove(self, dest_id: str) -> None:
@@ -162,15 +176,32 @@ class Pipeline:
         The severity threshold is applied by the worker (so a below-threshold finding is recorded as
         skipped); a finding a destination already tracks always reaches it, whatever the filters say — even
         while its config is invalid (say, its token Secret is being replaced): the action waits in the
-        journal and is carried out once the destination is valid again.
+        journal and is carried out once the destination is valid again. A new finding is kept for an invalid
+        destination too (by the filters of its last valid config, if it had one), so a typo never drops it.
         """
         served = [
             dest_id
             for dest_id, config in self.configs.items()
             if config.accepts(n) or self.journal.is_known(dest_id, n.object_id)
         ]
-        waiting = [dest_id for dest_id in self.invalid if self.journal.is_known(dest_id, n.object_id)]
+        waiting = [dest_id for dest_id, inv in self.invalid.items()
+                   if inv.accepts(n) or self.journal.is_known(dest_id, n.object_id)]
         return served + waiting
+
+    def backlog(self) -> dict[str, dict[str, float]]:
+        """Per served destination with work waiting: actions pending (stuck ones included) and the oldest's age
+        in seconds, as its worker last published them (shown by /readyz; the gauges carry the same)."""
+        return {d: {"pending": w.backlog[0], "oldestSeconds": round(w.backlog[1], 1)}
+                for d, w in sorted(self.workers.items()) if w.backlog[0]}
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready unless destinations are defined and none of them is valid (nothing could be delivered)."""
+        if not self.loaded:
+            return False, "destinations not loaded yet"
+        if self.invalid and not self.configs:
+            return False, "no valid destination: " + "; ".join(
+                f"{d}: {inv.health.config_message}" for d, inv in sorted(self.invalid.items()))[:1000]
+        return True, f"{len(self.configs)} destination(s) served"
 
     async def accept(self, n: Notification, payload: bytes) -> AcceptResult:
         """Journal ``n`` for every matching destination; says which ids it is durable for, and which refused.

@@ -51,6 +51,11 @@ class FindingRecord:
     # Kubernetes: the occurrence whose create was sent but whose outcome is not recorded yet (a write-ahead
     # marker). A superseding clear then replays that create's key instead of assuming no incident exists.
     create_attempted: int | None = None
+    # The occurrence whose resolve was sent but whose outcome is not recorded yet (write-ahead, as above): an
+    # incident found resolved with this marker set was resolved by the operator, not closed by a human.
+    resolve_attempted: int | None = None
+    last_type: str | None = None  # type of the newest notification applied (ties of equal timestamps)
+    last_digest: str | None = None  # sha256 of the newest body applied (a resend without a timestamp)
 
     @property
     def has_incident(self) -> bool:
@@ -83,6 +88,7 @@ class PendingAction:
     attempts: int = 0
     last_error: str | None = None
     occurrence: int | None = None  # Kubernetes mode: the Finding's spec.occurrence (the receivers own it)
+    strikes: int = 0  # failures counted against the action's attempt budget (see sync/worker.py)
 
 
 @dataclass

@@ -8,6 +8,11 @@ carries the decision out with the client, and writes the outcome to the journal.
 - permanent (400/404/422, a severity or status that does not exist): the action is marked failed with the
   error text and the finding moves on; an edit that fails is checked against the incident, and an incident a
   human already resolved or closed is recorded as closed outside the operator, never edited again;
+- attempt budget: an unexpected error (a bug, a value the journal cannot store) counts against the action's
+  budget every time; a transient failure counts only when incident.io accepted some write (a POST) since the
+  action's previous attempt (so an outage never uses the budget up, but a request incident.io fails alone
+  does). Out of budget, the action ends ``failed`` (Warning Event ``ActionAbandoned``, an ERROR log line, the
+  ``causely_incidentio_actions_abandoned_total`` metric) and the finding's next notification is carried out;
 - 401/403: the destination is marked unauthenticated and paused, nothing is retried in a loop; a new token
   (config fingerprint change) or the periodic re-check wakes it; pending actions are kept.
 """
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import random
 import time
@@ -36,11 +43,29 @@ from causely_incidentio.render import render_summary, render_title
 from causely_incidentio.settings import Settings
 from causely_incidentio.sync.engine import Decision, Kind, decide_for_occurrence, idempotency_key
 from causely_incidentio.sync.journal import HistoryEntry, Journal
-from causely_incidentio.sync.records import FindingRecord, PendingAction, State
+from causely_incidentio.sync.records import ENDED, FindingRecord, PendingAction, State
 
 log = logging.getLogger(__name__)
 
 MAX_REPLAYED_ENDED = 20  # occurrences to skip when a create replays an incident that already ended
+MAX_UNEXPECTED_ATTEMPTS = 5  # an action that hits an unexpected error this often is given up
+MAX_FAILING_STRIKES = 30  # ...and one incident.io fails this often while it answers other requests
+
+
+PARSE_INLINE_BYTES = 64 * 1024  # larger notifications are parsed in a thread (~100 ms for 1 MiB)
+
+
+async def parse_off_loop(payload: bytes) -> Notification:
+    """:func:`parse_notification`, in a thread when the body is large (same reason as below)."""
+    if len(payload) <= PARSE_INLINE_BYTES:
+        return parse_notification(payload)
+    return await asyncio.to_thread(parse_notification, payload)
+
+
+async def render_off_loop(n: Notification) -> str:
+    """The summary, rendered in a worker thread: the event loop (and with it /healthz and intake) never waits on
+    the CPU work of a large notification. The hop costs well under a millisecond, next to an HTTP call."""
+    return await asyncio.to_thread(render_summary, n)
 
 
 class EventSink(Protocol):
@@ -134,6 +159,8 @@ class DestinationWorker:
         client_factory: ClientFactory | None = None,
         on_change: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        max_unexpected_attempts: int = MAX_UNEXPECTED_ATTEMPTS,
+        max_failing_strikes: int = MAX_FAILING_STRIKES,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -149,6 +176,10 @@ class DestinationWorker:
         self.client_factory = client_factory or self._default_client
         self.on_change = on_change
         self.clock = clock
+        self.max_unexpected_attempts = max_unexpected_attempts
+        self.max_failing_strikes = max_failing_strikes
+        self._last_ok = 0.0  # time.monotonic() of incident.io's last 2xx answer to a write (attempt budget)
+        self.backlog: tuple[int, float] = (0, 0.0)  # (actions pending, oldest age in s) as last published
         self.health = Health()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -177,6 +208,8 @@ class DestinationWorker:
 
     def _on_request(self, endpoint: str, status: int | None) -> None:
         self.metrics.observe_request(endpoint, status)
+        if status is not None and 200 <= status < 300 and endpoint.startswith("POST "):
+            self._last_ok = time.monotonic()  # a write went through: incident.io is taking writes
         if status == 429 and self.clock() - self._last_rate_limited_event > 60:
             self._last_rate_limited_event = self.clock()
             self.events(self.destination_id, "RateLimited",
@@ -237,7 +270,12 @@ class DestinationWorker:
         """Wait until the worker has nothing pending (tests, demo)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if await self.journal.pending_count(self.destination_id) == 0:
+            backlog = getattr(self.journal, "backlog", None)
+            if backlog is not None:
+                left = (await backlog(self.destination_id))[0]  # backing off included
+            else:
+                left = await self.journal.pending_count(self.destination_id)
+            if left == 0:
                 return
             self.wake()
             await asyncio.sleep(0.02)
@@ -265,6 +303,7 @@ class DestinationWorker:
                         else:
                             wait, delay = delay, min(delay * 2, self.max_retry_delay)  # incident.io unreachable
                         self._preflight_blocked = (fingerprint, self.clock() + wait)
+                        await self._publish_backlog()  # nothing is delivered: the gauges show it piling up
                         await self._sleep(wait)
                         continue
                 if self._preflight_done_for != self.config.fingerprint:
@@ -277,11 +316,14 @@ class DestinationWorker:
                     delay = min(delay * 2, self.max_retry_delay)
                     continue
                 delay = self.retry_delay
+                due = await self._publish_backlog()
                 pending = await self.journal.pending_count(self.destination_id)
-                self.metrics.pending.labels(destination=self.destination_id).set(pending)
                 if pending:
                     continue
-                await self._sleep(self.recheck_interval)
+                wait = self.recheck_interval
+                if due is not None:  # a finding backing off: wake when its wait is over
+                    wait = max(0.01, min(wait, due - time.time() + 0.01))
+                await self._sleep(wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never let one destination's bug kill its worker silently
@@ -289,6 +331,18 @@ class DestinationWorker:
                 self.health.last_error = f"internal error: {type(exc).__name__}"
                 await self._sleep(delay)
                 delay = min(delay * 2, self.max_retry_delay)
+
+    async def _publish_backlog(self) -> float | None:
+        """Set the pending gauges from everything accepted and not carried out (stuck work included); returns
+        when the next finding backing off is due (SQLite journal; the Kubernetes store wakes its worker)."""
+        backlog = getattr(self.journal, "backlog", None)
+        if backlog is None:
+            return None
+        count, oldest, due = await backlog(self.destination_id)
+        self.backlog = (count, oldest)
+        self.metrics.pending.labels(destination=self.destination_id).set(count)
+        self.metrics.oldest_pending_age.labels(destination=self.destination_id).set(oldest)
+        return due  # type: ignore[no-any-return]
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -394,6 +448,7 @@ class DestinationWorker:
         sem = asyncio.Semaphore(self.concurrency)
         auth_failed: list[IncidentIOError] = []
         transient = False
+        started = time.monotonic()
 
         async def run_group(group: list[PendingAction]) -> None:
             nonlocal transient
@@ -405,7 +460,11 @@ class DestinationWorker:
                         await self._process(action)
                     except TransientFailure as exc:
                         transient = True
-                        await self.journal.retry_later(action, str(exc))
+                        # It counts against the budget only if incident.io accepted a write since this action's
+                        # previous attempt (its last backoff before this pass): then it is failing alone.
+                        since = started - (self._backoff(action.attempts - 1) if action.attempts else 0.0)
+                        await self._retry_or_abandon(action, str(exc), strike=self._last_ok > since,
+                                                     unexpected=False)
                         return  # keep this finding's order: later actions wait for this one
                     except IncidentIOError as exc:  # only auth failures escape _process
                         auth_failed.append(exc)
@@ -415,7 +474,8 @@ class DestinationWorker:
                                       self.destination_id, action.seq, action.object_id)
                         transient = True
                         with contextlib.suppress(Exception):
-                            await self.journal.retry_later(action, f"internal error: {type(exc).__name__}")
+                            await self._retry_or_abandon(action, f"internal error: {type(exc).__name__}: "
+                                                         f"{str(exc)[:200]}", strike=True, unexpected=True)
                         return
 
         # Every group finishes (or fails) before the drain returns: no task outlives it, so the next drain can
@@ -429,9 +489,52 @@ class DestinationWorker:
         self._changed()
         return transient
 
+    def _backoff(self, attempts: int) -> float:
+        """The wait after an action's ``attempts + 1``-th failure: doubling from ``retry_delay``, capped."""
+        return float(min(self.max_retry_delay, self.retry_delay * 2 ** min(max(attempts, 0), 16)))
+
+    async def _retry_or_abandon(self, action: PendingAction, error: str, *, strike: bool, unexpected: bool) -> None:
+        """Try the action again after a per-finding backoff, or give it up once its budget is spent."""
+        strikes = action.strikes + int(strike)
+        budget = self.max_unexpected_attempts if unexpected else self.max_failing_strikes
+        if strikes < budget:
+            await self.journal.retry_later(action, error, delay=self._backoff(action.attempts), strike=strike)
+            return
+        try:
+            await self._abandon(action, error, "unexpected" if unexpected else "failing", strikes)
+        except Exception as exc:  # cannot even record that: try again later, never lose the action
+            log.error("worker %s: cannot record that action %d for %s was given up (%s)", self.destination_id,
+                      action.seq, action.object_id, type(exc).__name__)
+            await self.journal.retry_later(action, error, delay=self._backoff(action.attempts), strike=False)
+
+    async def _abandon(self, action: PendingAction, error: str, reason: str, strikes: int) -> None:
+        """The action is over as ``failed``: the finding's next notification runs (a later clear included)."""
+        known = await self.journal.record(self.destination_id, action.object_id)
+        record = known or self._new_record(action.object_id)
+        # A live incident stays tracked (a later clear still resolves it); a create that may have happened keeps
+        # its write-ahead mark (a later clear replays its key, row 13).
+        state = record.state if record.has_incident or record.state in ENDED else State.FAILED
+        message = f"given up after {strikes} failed attempt(s): {error}"
+        try:
+            ntype = parse_notification(action.payload).type.value
+        except Exception:
+            ntype = "?"
+        await self.journal.complete(
+            action, record.copy(state=state, last_error=message, attempts=action.attempts + 1,
+                                updated_at=self.clock()),
+            "failed",
+            HistoryEntry(self.destination_id, action.object_id, ntype, "abandon", reason, error=message,
+                         at=self.clock()),
+        )
+        self.metrics.incidents.labels(destination=self.destination_id, action="failed").inc()
+        self.metrics.abandoned.labels(destination=self.destination_id, reason=reason).inc()
+        log.error("worker %s: %s for %s %s", self.destination_id, ntype, action.object_id, message)
+        self.events(self.destination_id, "ActionAbandoned", f"{ntype} for {action.object_id} {message}",
+                    warning=True, object_id=action.object_id)
+
     async def _process(self, action: PendingAction) -> None:
         try:
-            n = parse_notification(action.payload)
+            n = await parse_off_loop(action.payload)
         except (InvalidInput, ValueError) as exc:  # accepted earlier, so only a version skew gets here
             known = await self.journal.record(self.destination_id, action.object_id) or self._new_record(
                 action.object_id
@@ -442,7 +545,14 @@ class DestinationWorker:
             )
             return
         record = await self.journal.record(self.destination_id, n.object_id)
-        decision = decide_for_occurrence(record, n, self.config, action.occurrence)
+        digest = hashlib.sha256(action.payload).hexdigest()
+        decision = decide_for_occurrence(record, n, self.config, action.occurrence, digest)
+        mark = getattr(self.journal, "occurrence_mark", None)
+        if record is None and action.occurrence is None and mark is not None:
+            # The record was pruned: never reuse an occurrence (an idempotency key) it had reached.
+            highest = await mark(self.destination_id, n.object_id)
+            if highest is not None and decision.occurrence <= highest:
+                decision = dataclasses.replace(decision, occurrence=highest + 1)
         outcome = await self._execute(decision, record or self._new_record(n.object_id), n, action)
         await self.journal.complete(
             action,
@@ -470,11 +580,14 @@ class DestinationWorker:
     ) -> Outcome:
         now = self.clock()
         ts = max(filter(None, (rec.last_ts_ns, n.timestamp_ns)), default=None)
+        newest = n.timestamp_ns is None or rec.last_ts_ns is None or n.timestamp_ns >= rec.last_ts_ns
         base = rec.copy(updated_at=now, last_ts_ns=ts, occurrence=d.occurrence, attempts=action.attempts + 1)
+        if newest:
+            base = base.copy(last_type=n.type.value, last_digest=hashlib.sha256(action.payload).hexdigest())
         if d.kind is Kind.IGNORE:
             state = State.CLEARED_UNKNOWN if rec.state is State.PENDING else rec.state
             if d.reason == "stale":
-                base = base.copy(last_ts_ns=rec.last_ts_ns)
+                base = base.copy(last_ts_ns=rec.last_ts_ns, last_type=rec.last_type, last_digest=rec.last_digest)
             return Outcome(base.copy(state=state), "ignored")
         if d.kind is Kind.SKIP:
             return Outcome(
@@ -522,12 +635,13 @@ class DestinationWorker:
         intend = getattr(self.journal, "intend_create", None)
         if intend is not None:  # write-ahead, so a clear that supersedes an unrecorded create can find it
             await intend(base, occurrence)
+        summary = await render_off_loop(n)
         for _ in range(MAX_REPLAYED_ENDED):
             incident = await self.client.create_incident(
                 idempotency_key=idempotency_key(self.destination_id, n.object_id, occurrence),
                 visibility=c.visibility,
                 name=render_title(n),
-                summary=render_summary(n),
+                summary=summary,
                 severity_id=severity.id,
                 incident_type_id=type_id,
                 mode=c.mode,
@@ -550,6 +664,13 @@ class DestinationWorker:
                     "incident.io; recorded, not reopened", False,
                 ))
             occurrence += 1
+        else:
+            # Every key tried names an incident that ended before this detection: the occurrence count was lost
+            # further back than this looks. Say so rather than record an ended incident as open.
+            return self._failed(d, base.copy(occurrence=occurrence, create_attempted=None), (
+                f"the idempotency keys of {MAX_REPLAYED_ENDED} occurrences up to {occurrence - 1} all name "
+                f"incidents that already ended (the latest {incident.reference}); no incident was opened"
+            ))
         record = self._with_incident(base, incident).copy(
             state=State.OPEN, occurrence=occurrence, severity=n.severity.value, title=n.title, last_error=None,
             incident_severity=severity.name, create_attempted=None,
@@ -581,9 +702,10 @@ class DestinationWorker:
         severity = await self.catalog.severity_for(
             n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map
         )
+        # notifyChannel is documented (Causely) as notifying the channel on resolution: an update never does.
         incident = await self.client.edit_incident(
-            base.incident_id, notify_incident_channel=c.notify_channel, severity_id=severity.id,
-            summary=render_summary(n),
+            base.incident_id, notify_incident_channel=False, severity_id=severity.id,
+            summary=await render_off_loop(n),
         )
         status = incident.incident_status
         if status.is_resolved or status.is_terminal:  # a human ended it between our look and our edit
@@ -610,10 +732,14 @@ class DestinationWorker:
             raise CatalogLookupError(
                 f"resolvedStatusName {status.name!r} is not a resolved status (category {status.category})"
             )
+        intend = getattr(self.journal, "intend_resolve", None)
+        if intend is not None:  # write-ahead: found resolved after a crash, it is ours, not a human's
+            await intend(base)
         incident = await self.client.edit_incident(
             base.incident_id, notify_incident_channel=self.config.notify_channel, incident_status_id=status.id
         )
-        record = self._with_incident(base, incident).copy(state=State.RESOLVED, last_error=None)
+        record = self._with_incident(base, incident).copy(state=State.RESOLVED, last_error=None,
+                                                          resolve_attempted=None)
         return Outcome(record, "resolved", (
             "IncidentResolved", f"resolved {incident.reference} to status {status.name}", False,
         ))
@@ -649,6 +775,14 @@ class DestinationWorker:
                 raise TransientFailure(str(exc)) from exc
             return None
         status = incident.incident_status
+        if status.is_resolved and rec.resolve_attempted == rec.occurrence:
+            # Our own resolve went through and its outcome was never recorded (a crash between the two).
+            return Outcome(
+                self._with_incident(rec, incident).copy(state=State.RESOLVED, last_error=None,
+                                                        resolve_attempted=None),
+                "resolved",
+                ("IncidentResolved", f"resolved {incident.reference} to status {status.name}", False),
+            )
         if status.is_resolved or status.is_terminal:
             return Outcome(
                 self._with_incident(rec, incident).copy(state=State.CLOSED_OUTSIDE, last_error=None),
@@ -675,10 +809,12 @@ class DestinationWorker:
                 continue
             found += 1
             await self.journal.save_record(
-                outcome.record, None,
-                HistoryEntry(self.destination_id, rec.object_id, "recheck", "record", "closed-outside",
+                outcome.record, outcome.counter,
+                HistoryEntry(self.destination_id, rec.object_id, "recheck", "record", outcome.record.state.value,
                              reference=rec.reference, at=self.clock()),
             )
+            if outcome.counter:
+                self.metrics.incidents.labels(destination=self.destination_id, action=outcome.counter).inc()
             if outcome.event:
                 self.events(self.destination_id, outcome.event[0], outcome.event[1], warning=outcome.event[2],
                             object_id=rec.object_id)

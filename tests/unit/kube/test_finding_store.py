@@ -210,3 +210,15 @@ async def test_per_destination_views_follow_creates_and_deletes() -> None:
     store.observe("DELETED", gone)
     assert store.entries(OTHER) == [] and store.destination_ids() == {DEST}
     assert await store.pending_count(DEST) == 2 and await store.pending_count() == 2
+
+
+async def test_actions_handed_out_and_never_finished_do_not_pile_up() -> None:
+    """Issue 8.16: a drain that stops early (paused, reconfigured) leaves nothing behind in memory."""
+    store = FindingStore(FakeFindingApi())
+    await store.accept([intake(detected("A")), intake(detected("B"))])
+    for _ in range(50):
+        assert len(await store.pending(DEST)) == 2
+    assert len(store._work) == 2
+    for action in await store.pending(DEST):
+        await store.retry_later(action, "HTTP 503")
+    assert not store._work and not store._in_flight
