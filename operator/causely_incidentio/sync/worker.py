@@ -403,16 +403,18 @@ class DestinationWorker:
             problems.append(f"resolvedStatusName: {exc}")
         for sev in ("Critical", "High", "Medium", "Low"):
             try:
-                await cat.severity_for(sev, severity_id=c.severity_id, severity_map=c.severity_map)
+                await cat.severity_for(
+                    sev, severity_id=c.severity_id, severity_map=c.severity_map, severity_rule=c.severity_rule
+                )
             except (CatalogLookupError, SeverityResolutionError) as exc:
-                field_name = "severityId" if c.severity_id else "severityMap"
+                field_name = "severityID" if c.severity_id else "severityMap"
                 problems.append(f"{field_name}: {exc}")
                 break
         if c.incident_type_id:
             try:
                 await cat.incident_type(c.incident_type_id)
             except CatalogLookupError as exc:
-                problems.append(f"incidentTypeId: {exc}")
+                problems.append(f"incidentTypeID: {exc}")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -625,7 +627,7 @@ class DestinationWorker:
     async def _create(self, d: Decision, base: FindingRecord, n: Notification) -> Outcome:
         c = self.config
         severity = await self.catalog.severity_for(
-            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map
+            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map, severity_rule=c.severity_rule
         )
         type_id = c.incident_type_id
         if type_id is None:
@@ -700,7 +702,7 @@ class DestinationWorker:
         assert base.incident_id is not None
         c = self.config
         severity = await self.catalog.severity_for(
-            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map
+            n.severity.value, severity_id=c.severity_id, severity_map=c.severity_map, severity_rule=c.severity_rule
         )
         # notifyChannel is documented (Causely) as notifying the channel on resolution: an update never does.
         incident = await self.client.edit_incident(

@@ -26,6 +26,20 @@ async def test_default_severity_is_critical_as_causely_documents(harness: Harnes
     assert {r.body["severity_id"] for r in creates} == {critical["id"]}  # the value the worker sends
 
 
+async def test_mapped_severity_rule_reaches_the_worker_on_create_and_update(harness: Harness) -> None:
+    """severityRule Mapped (notif_config_severity_rule): High gets the second-ranked severity, not Critical."""
+    await harness.start([harness.dest("primary", notif_config_severity_rule="Mapped",
+                                      notif_config_min_severity="Low")])
+    await harness.post(detected(A, "High", "2026-11-26T10:00:00Z"))
+    await harness.idle()
+    (inc,) = harness.incidents()
+    assert inc["severity"]["name"] == "Major"
+    await harness.post(updated(A, "Medium", "2026-11-26T10:05:00Z"))
+    await harness.idle()
+    (inc,) = harness.incidents()
+    assert inc["severity"]["name"] == "Minor"
+
+
 async def test_detect_update_resolve(harness: Harness) -> None:
     # High is mapped (the org has no "High"); Critical is not, so the default rule gives it "Critical".
     await harness.start([harness.dest("primary", notif_config_severity_map='{"High": "Major"}')])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 
 import pytest
+import yaml
 from causely_docs import detected, payload
 
 from causely_incidentio.kube import findings as F
@@ -151,3 +153,15 @@ def test_a_resend_without_timestamp_is_a_duplicate_and_a_different_body_is_newer
     assert F.next_spec(spec, DEST, first, raw, 2.0).reason == "duplicate"
     other, raw2 = n({**doc, "severity": "Critical"})
     assert F.next_spec(spec, DEST, other, raw2, 3.0).reason == "newer"
+
+
+def test_every_status_field_the_store_writes_is_in_the_crd_schema() -> None:
+    """A status field the schema lacks is pruned by the API server: the fake would keep it, a cluster would not."""
+    crd = yaml.safe_load((pathlib.Path(__file__).parents[3] / "crds" / "findings.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+    rec = FindingRecord(DEST, "A", state=State.OPEN, occurrence=2, incident_id="01H", create_attempted=2,
+                        resolve_attempted=2, last_error="x")
+    status = F.status_from_record(rec, observed_generation=1, now=0.0)
+    assert set(status) - set(schema) == set()
+    condition = schema["conditions"]["items"]["properties"]
+    assert set(status["conditions"][0]) - set(condition) == set()
