@@ -38,7 +38,8 @@ class InvalidDestination:
     def accepts(self, n: Notification) -> bool:
         """Keep a new finding for it while it is invalid, by the filters of its last valid config. One never
         valid in this process has no filters to go by: it gets only the findings it already tracks (routing
-        every finding to a destination that may never work would fill the journal for nothing)."""
+        every finding to a destination that may never work would fill the journal for nothing), and a
+        finding no other destination takes is answered 503 (see :meth:`Pipeline.accept`)."""
         return self.takes_new and self.last_valid is not None and self.last_valid.accepts(n)
 
     def __post_init__(self) -> None:
@@ -211,6 +212,12 @@ class Pipeline:
         :class:`JournalUnavailable` (the receiver answers 503 and the sender retries).
         """
         dest_ids = self.route(n)
+        if not dest_ids:
+            unknown = sorted(d for d, inv in self.invalid.items() if inv.takes_new and inv.last_valid is None)
+            if unknown:  # it may be theirs: answer 503 (the sender retries) rather than 202 to no destination
+                raise JournalUnavailable(
+                    f"no destination takes it while {', '.join(unknown)} is invalid with no filters known yet"
+                )
         now = time.time()
         refused: list[str] = []
         try:

@@ -94,7 +94,8 @@ def config_text(variant: str) -> str:
 
 
 def settings_for(sim: Simulator) -> Settings:
-    return Settings(incident_io_api_url=sim.base_url, incident_io_read_timeout=0.25, incident_io_connect_timeout=0.25,
+    return Settings(incident_io_api_url=sim.base_url, incident_io_allowed_api_urls=sim.base_url,
+                    incident_io_read_timeout=0.25, incident_io_connect_timeout=0.25,
                     incident_io_retry_max_seconds=1.5)
 
 
@@ -446,7 +447,8 @@ class ProcessRun(Run):
     async def start(self) -> None:
         if not self.config.exists():
             self.config.write_text(config_text("fixed"))
-        env = {**os.environ, "INCIDENT_IO_API_URL": self.sim.base_url, "CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
+        env = {**os.environ, "INCIDENT_IO_API_URL": self.sim.base_url,
+               "INCIDENT_IO_ALLOWED_API_URLS": self.sim.base_url, "CAUSELY_RECEIVER_TOKEN": RECEIVER_TOKEN,
                "INCIDENT_IO_READ_TIMEOUT": "0.25", "INCIDENT_IO_CONNECT_TIMEOUT": "0.25",
                "INCIDENT_IO_RETRY_MAX_SECONDS": "1.5"}
         env.pop("INCIDENT_IO_API_TOKEN", None)

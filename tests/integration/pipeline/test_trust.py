@@ -240,6 +240,24 @@ async def test_a_create_that_only_replays_ended_incidents_fails_loudly(
     assert any(reason == "DeliveryFailed" and "already ended" in message for _, reason, message in harness.events)
 
 
+async def test_a_new_finding_no_destination_can_take_while_one_is_invalid_since_start_gets_503(
+    harness: Harness,
+) -> None:
+    """8.4: a destination invalid since start-up has no filters to go by; a finding nothing else takes is
+    answered 503 (Causely retries), never 202 to no destination, and is delivered once the config is fixed."""
+    typo = InvalidInput("Secret causely/primary", [Problem("notif_config_min_severity", "is not a severity")])
+    await harness.start([])
+    harness.pipeline.set_destinations([], [(destination_id_of(typo.subject), typo)])
+    refused = await harness.post(detected(A))
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    harness.pipeline.set_destinations([harness.dest("primary")])
+    await harness.ready(DEST)
+    again = await harness.post(detected(A))
+    assert again.status_code == 202 and again.json()["destinations"] == [DEST]
+    await harness.idle()
+    assert len(of(harness, A)) == 1
+
+
 async def test_a_sighup_with_a_typo_keeps_the_destination_under_its_own_id(harness: Harness, tmp_path: Any) -> None:
     """8.4, standalone: reload a config whose only destination has a typo, then the fixed one."""
     config = tmp_path / "destinations.json"
