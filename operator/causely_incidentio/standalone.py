@@ -56,8 +56,9 @@ def load_config(path: str, settings: Settings, pipeline: Pipeline) -> None:
         docs = load_documents(path)
     except InvalidInput as exc:
         log.error("cannot read %s: %s", path, exc.message)
-        if not pipeline.loaded:
+        if not pipeline.loaded:  # nothing to serve yet: not ready, and notifications get 503 until a SIGHUP
             pipeline.set_destinations([], [])
+            pipeline.unreadable = exc.message
         return
     result = build_destinations(docs, settings)
     invalid = [(dest_id, err) for err in result.invalid if (dest_id := destination_id_of(err.subject))]

@@ -76,6 +76,7 @@ class Pipeline:
         self.configs: dict[str, DestinationConfig] = {}  # every valid destination (routing)
         self.invalid: dict[str, InvalidDestination] = {}
         self.loaded = False  # True once a first set of destinations was applied (readiness)
+        self.unreadable: str | None = None  # why the destinations could not be read at all (standalone start)
         self.active = active  # workers run (standalone: always; Kubernetes: on the Lease holder only)
 
     # -- destinations ----------------------------------------------------------------------------------
@@ -96,6 +97,7 @@ class Pipeline:
             if dest_id not in wanted and dest_id not in self.invalid:
                 asyncio.get_running_loop().create_task(self.remove(dest_id))
         self.loaded = True
+        self.unreadable = None
 
     def upsert(self, config: DestinationConfig) -> DestinationWorker | None:
         self.invalid.pop(config.id, None)
@@ -199,6 +201,8 @@ class Pipeline:
         """Ready unless destinations are defined and none of them is valid (nothing could be delivered)."""
         if not self.loaded:
             return False, "destinations not loaded yet"
+        if self.unreadable is not None:
+            return False, f"destinations cannot be read: {self.unreadable}"[:1000]
         if self.invalid and not self.configs:
             return False, "no valid destination: " + "; ".join(
                 f"{d}: {inv.health.config_message}" for d, inv in sorted(self.invalid.items()))[:1000]
@@ -218,6 +222,8 @@ class Pipeline:
                 raise JournalUnavailable(
                     f"no destination takes it while {', '.join(unknown)} is invalid with no filters known yet"
                 )
+            if self.unreadable is not None:
+                raise JournalUnavailable("no destination takes it while the destinations cannot be read")
         now = time.time()
         refused: list[str] = []
         try:

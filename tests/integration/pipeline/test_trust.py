@@ -258,6 +258,26 @@ async def test_a_new_finding_no_destination_can_take_while_one_is_invalid_since_
     assert len(of(harness, A)) == 1
 
 
+async def test_a_start_with_an_unreadable_config_answers_503_until_a_sighup_fixes_it(
+    harness: Harness, tmp_path: Any
+) -> None:
+    """8.4, standalone: started (say, after a crash) with a YAML error in the file, nothing is 202'd to nobody."""
+    config = tmp_path / "destinations.yaml"
+    config.write_text("items: [\n")
+    await harness.start([])
+    harness.pipeline.loaded = False  # as a fresh process: the file is the first config it sees
+    load_config(str(config), harness.settings, harness.pipeline)
+    assert (await harness.post(detected(A))).status_code == 503
+    ready = await harness.http.get(harness.url.replace("/notifications", "/readyz"))
+    assert ready.status_code == 503 and "cannot be read" in ready.json()["message"]
+    config.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [secret("primary")]}))
+    load_config(str(config), harness.settings, harness.pipeline)  # what SIGHUP does
+    await harness.ready(DEST)
+    assert (await harness.post(detected(A))).json()["destinations"] == [DEST]
+    await harness.idle()
+    assert len(of(harness, A)) == 1
+
+
 async def test_a_sighup_with_a_typo_keeps_the_destination_under_its_own_id(harness: Harness, tmp_path: Any) -> None:
     """8.4, standalone: reload a config whose only destination has a typo, then the fixed one."""
     config = tmp_path / "destinations.json"
