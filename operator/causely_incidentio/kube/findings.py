@@ -180,7 +180,8 @@ def next_spec(
 
     A notification without a timestamp counts as newest (arrival order). Equal timestamps of different types are
     ordered by :data:`TYPE_RANK` (a clear wins). A ProblemDetected that follows a ProblemCleared starts the next
-    occurrence; nothing else does.
+    occurrence, and so does a ProblemUpdated that follows one (Causely updates only a live problem: its
+    ProblemDetected is late or lost, and when it comes it is older, so stale).
     """
     base = {
         "destination": destination_id,
@@ -205,8 +206,8 @@ def next_spec(
             if TYPE_RANK[n.type] < TYPE_RANK[old_type]:
                 return SpecDecision(None, "stale")
     occurrence = int(current.get("occurrence") or 1)
-    if n.type is NotificationType.DETECTED and old_type is NotificationType.CLEARED:
-        occurrence += 1
+    if old_type is NotificationType.CLEARED and n.type is not NotificationType.CLEARED:
+        occurrence += 1  # detected again; an Updated newer than a clear means its ProblemDetected is late or lost
     return SpecDecision({**base, "occurrence": occurrence}, "newer")
 
 

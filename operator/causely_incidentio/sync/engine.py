@@ -20,7 +20,8 @@ writes the resulting record; this module only decides. The table (also in ``docs
  9    no incident                  Detected/Updated   the filters reject it             SKIP ``filtered``
  10   no incident                  Detected/Updated   below ``minSeverity``             SKIP ``below-threshold``
  11   no incident                  Detected/Updated   otherwise                         CREATE
- 12   incident ended               Updated            resolved, or closed by a human    IGNORE ``ended-...``
+ 12   incident ended               Updated            resolved, or closed by a human,   IGNORE ``ended-...``
+                                                      and not after a Cleared
  13   create sent, not recorded    Cleared            —                                 RECOVER
 ====  ===========================  =================  ================================  =====================
 
@@ -32,8 +33,10 @@ notification without a timestamp is the newest (arrival order), unless its body 
 ``open`` and ``cleared``). Rows 2–7 ignore filters and the threshold on purpose: once an incident exists, every
 later notification for that finding reaches it, so a clear reported at a lower severity never strands it.
 Rows 9–11 move to occurrence ``n + 1`` when the previous incident for the finding was resolved or closed and a
-ProblemDetected arrives (a re-detection opens a new incident with a new idempotency key; an Updated is row 12),
-and keep the occurrence otherwise (a retried or previously failed create must reuse its key).
+ProblemDetected arrives (a re-detection opens a new incident with a new idempotency key; an Updated is row 12,
+unless the last notification applied was a ProblemCleared: an Updated newer than a clear means Causely detected
+the problem again, its ProblemDetected late or lost), and keep the occurrence otherwise (a retried or previously
+failed create must reuse its key).
 """
 
 from __future__ import annotations
@@ -150,9 +153,11 @@ def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfi
     if n.type is NotificationType.CLEARED:
         return Decision(Kind.IGNORE, "no-incident", occurrence, 8)
     if record is not None and record.state in ENDED:
-        # Only a new detection starts a new occurrence; an update for a problem whose incident was resolved or
-        # that a human closed, declined or merged is recorded, not acted on — the human's decision stands.
-        if n.type is NotificationType.UPDATED:
+        # A new detection starts a new occurrence; an update for a problem whose incident was resolved or that a
+        # human closed, declined or merged is recorded, not acted on — the human's decision stands. Except an
+        # Updated newer than the ProblemCleared last applied: Causely updates only a live problem, so it was
+        # detected again and that ProblemDetected is late or lost (waiting for it would leave it unpaged).
+        if n.type is NotificationType.UPDATED and record.last_type != NotificationType.CLEARED.value:
             return Decision(Kind.IGNORE, "ended-this-occurrence", occurrence, 12)
         # A re-detection: a new occurrence, so a later create never reuses the ended incident's key.
         occurrence += 1

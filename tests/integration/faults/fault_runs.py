@@ -409,8 +409,10 @@ class InprocRun(Run):
 
     async def pending(self) -> list[str]:
         assert self.journal is not None
-        return [f"{a.object_id} seq {a.seq} attempts {a.attempts} {a.last_error}"
-                for a in await self.journal.pending(DEST)]
+        ready = [f"{a.object_id} seq {a.seq} attempts {a.attempts} {a.last_error}"
+                 for a in await self.journal.pending(DEST)]
+        waiting = (await self.journal.backlog(DEST))[0] - len(ready)  # pending() leaves out findings backing off
+        return ready + ([f"{waiting} action(s) of findings backing off"] if waiting > 0 else [])
 
     async def collect(self) -> None:
         assert self.journal is not None and self.pipeline is not None

@@ -78,18 +78,25 @@ def test_newer_wins_equal_is_duplicate_older_is_stale(first: tuple, second: tupl
     assert (d.spec is None) == (reason != "newer")
 
 
-def test_only_a_detection_after_a_clear_starts_a_new_occurrence() -> None:
+def test_a_detection_or_an_update_after_a_clear_starts_a_new_occurrence() -> None:
     det, raw = n(detected("A", ts="2026-11-26T10:00:00Z"))
     clr, raw_c = n(payload("cleared.json", objectId="A", timestamp="2026-11-26T10:01:00Z"))
     upd, raw_u = n(detected("A", ts="2026-11-26T10:02:00Z", type="ProblemUpdated"))
     again, raw_a = n(detected("A", ts="2026-11-26T10:03:00Z"))
+    late, raw_l = n(detected("A", ts="2026-11-26T10:01:30Z"))
     spec = F.next_spec(None, DEST, det, raw, 1.0).spec
     spec = F.next_spec(spec, DEST, clr, raw_c, 2.0).spec
     assert spec is not None and spec["occurrence"] == 1
+    # Causely updates only a live problem: an Updated after the clear means it was detected again, and the
+    # ProblemDetected (stamped between the two) is late — when it comes it is stale, not a third occurrence.
     after_update = F.next_spec(spec, DEST, upd, raw_u, 3.0).spec
-    assert after_update is not None and after_update["occurrence"] == 1  # an update never does
+    assert after_update is not None and after_update["occurrence"] == 2
+    assert F.next_spec(after_update, DEST, late, raw_l, 3.5).reason == "stale"
+    assert F.next_spec(after_update, DEST, again, raw_a, 4.0).spec["occurrence"] == 2  # type: ignore[index]
     spec = F.next_spec(spec, DEST, again, raw_a, 4.0).spec
     assert spec is not None and spec["occurrence"] == 2
+    updated_again, raw_u2 = n(detected("A", ts="2026-11-26T10:04:00Z", type="ProblemUpdated"))
+    assert F.next_spec(spec, DEST, updated_again, raw_u2, 5.0).spec["occurrence"] == 2  # type: ignore[index]
 
 
 def test_no_timestamp_counts_as_newest() -> None:

@@ -126,6 +126,18 @@ def test_row12_an_update_after_the_incident_ended_is_recorded_not_acted_on(state
     assert (d.kind, d.reason, d.row, d.occurrence) == (Kind.IGNORE, "ended-this-occurrence", 12, 3)
 
 
+@pytest.mark.parametrize("state", sorted(ENDED))
+def test_an_update_newer_than_the_clear_that_ended_it_is_a_late_redetection(state: State) -> None:
+    """The Detected of the next occurrence is late or lost: the Updated stamped after the clear opens it."""
+    cleared = rec(state, occurrence=3).copy(last_type="ProblemCleared")
+    d = decide(cleared, note("ProblemUpdated", "Critical", ts="2026-01-01T00:01:00Z"), make_dest())
+    assert (d.kind, d.occurrence) == (Kind.CREATE, 4)
+    # a human's decision still stands: an Updated after a human closed a live finding's incident opens nothing
+    updated = rec(state, occurrence=3).copy(last_type="ProblemUpdated")
+    d = decide(updated, note("ProblemUpdated", "Critical", ts="2026-01-01T00:01:00Z"), make_dest())
+    assert (d.kind, d.row) == (Kind.IGNORE, 12)
+
+
 def test_idempotency_key_is_stable_and_distinct_per_destination_and_occurrence() -> None:
     k = idempotency_key("secret/causely/a", OBJECT_ID, 1)
     assert k == idempotency_key("secret/causely/a", OBJECT_ID, 1)
