@@ -318,6 +318,11 @@ class FindingStore:
                     rv = str((fresh.get("metadata") or {}).get("resourceVersion") or "")
         raise JournalUnavailable(f"Finding {namespace}/{name} kept changing under {MAX_CONFLICTS} writes")
 
+    async def has_pending(self, destination_id: str, object_id: str) -> bool:
+        """Does this Finding have work (a generation not carried out yet, backing off included)?"""
+        e = self._entries.get((destination_id, object_id))
+        return e is not None and e.has_work
+
     def is_known(self, destination_id: str, object_id: str) -> bool:
         return (destination_id, object_id) in self._entries
 
@@ -390,9 +395,16 @@ class FindingStore:
         generation = work.generation if work else None
         self._in_flight.pop((record.destination_id, record.object_id), None)
         self._issued.pop((record.destination_id, record.object_id), None)
+        def build(fresh: FindingRecord | None) -> FindingRecord:
+            # A resolve mark another leader wrote meanwhile (for a later generation) survives a result that is
+            # not that resolve's: found resolved later, the incident is known to be the operator's doing.
+            if (fresh is not None and fresh.resolve_attempted is not None and record.resolve_attempted is None
+                    and record.state is not State.RESOLVED and fresh.resolve_attempted == record.occurrence):
+                return record.copy(resolve_attempted=fresh.resolve_attempted)
+            return record
+
         written = await self._write_status(
-            record.destination_id, record.object_id, lambda _fresh: record, generation, reset_backoff=True,
-            carried_out=True,
+            record.destination_id, record.object_id, build, generation, reset_backoff=True, carried_out=True,
         )
         if written and counter is not None:
             self._counters.setdefault(record.destination_id, Counters()).add(counter)
@@ -405,6 +417,8 @@ class FindingStore:
         def build(fresh: FindingRecord | None) -> FindingRecord | None:
             if fresh is not None and fresh.incident_id != record.incident_id:
                 return None  # the Finding moved on (a new occurrence) since the re-check read it
+            if fresh is not None and (fresh.resolve_attempted or 0) >= record.occurrence:
+                return None  # a leader sent this occurrence's resolve meanwhile: the end is ours, not a human's
             return record
 
         written = await self._write_status(record.destination_id, record.object_id, build, seen,

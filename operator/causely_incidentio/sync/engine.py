@@ -137,6 +137,11 @@ def decide(record: FindingRecord | None, n: Notification, dest: DestinationConfi
         # the two): the incident may exist. Replay the create by its key, then resolve what it returns.
         return Decision(Kind.RECOVER, "unrecorded-create", occurrence, 13)
 
+    if (record is not None and n.type is NotificationType.CLEARED and record.state is State.CLOSED_OUTSIDE
+            and record.incident_id and record.resolve_attempted == occurrence and dest.resolved_status_name):
+        # Recorded as closed by a human, but this occurrence's resolve was sent (by another leader, its answer
+        # unrecorded): the resolve looks first, and finds the incident resolved by the operator (row 6).
+        return Decision(Kind.RESOLVE, "cleared-resolve-unrecorded", occurrence, 6)
     if record is not None and record.has_incident:
         if n.type is NotificationType.CLEARED:
             if dest.resolved_status_name:

@@ -61,6 +61,7 @@ class HistoryEntry:
 class Journal(Protocol):
     async def accept(self, intakes: Sequence[Intake]) -> None: ...
     def is_known(self, destination_id: str, object_id: str) -> bool: ...
+    async def has_pending(self, destination_id: str, object_id: str) -> bool: ...
     async def pending(self, destination_id: str, limit: int = 500) -> list[PendingAction]: ...
     async def pending_count(self, destination_id: str | None = None) -> int: ...
     async def record(self, destination_id: str, object_id: str) -> FindingRecord | None: ...
@@ -320,6 +321,16 @@ class SqliteJournal:
             return actions
 
         result: list[PendingAction] = await self._run(q)
+        return result
+
+    async def has_pending(self, destination_id: str, object_id: str) -> bool:
+        """Does this finding have an action waiting (backing off included)?"""
+        def q() -> bool:
+            return self.conn.execute(
+                "SELECT 1 FROM pending WHERE destination_id = ? AND object_id = ? LIMIT 1", (destination_id, object_id)
+            ).fetchone() is not None
+
+        result: bool = await self._run(q)
         return result
 
     async def pending_count(self, destination_id: str | None = None) -> int:

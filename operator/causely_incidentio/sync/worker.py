@@ -608,8 +608,16 @@ class DestinationWorker:
                 return await self._create(d, base, n)
             if d.kind is Kind.RECOVER:
                 return await self._recover(d, base, n)
-            # Look before editing: an incident a human already resolved or closed is recorded, never edited.
-            ended = await self._ended_outside(base)
+            # Look before editing: an incident a human already resolved or closed is recorded, never edited. Found
+            # resolved before a resolve, it is the clear's goal reached (an earlier attempt whose answer was lost).
+            ended = await self._ended_outside(base, resolving=d.kind is Kind.RESOLVE)
+            if ended is not None and ended.record.state is State.RESOLVED and d.kind is not Kind.RESOLVE:
+                # The incident carried into this occurrence was resolved by the operator's resolve of an earlier
+                # one (sent, its answer lost): this occurrence has no incident yet — decide again without it.
+                fresh = FindingRecord(base.destination_id, base.object_id, occurrence=base.occurrence,
+                                      created_at=base.created_at)
+                again = decide_for_occurrence(fresh, n, self.config, None)
+                return await self._execute(again, fresh, n, action)
             if ended is not None:
                 return ended
             if d.kind is Kind.UPDATE:
@@ -753,7 +761,7 @@ class DestinationWorker:
     async def _permanent_failure(self, d: Decision, base: FindingRecord, exc: IncidentIOError) -> Outcome:
         """An edit that fails may mean a human already ended the incident: check before calling it failed."""
         if d.kind in (Kind.UPDATE, Kind.RESOLVE) and base.incident_id:
-            ended = await self._ended_outside(base)
+            ended = await self._ended_outside(base, resolving=d.kind is Kind.RESOLVE)
             if ended is not None:
                 return ended
         return self._failed(d, base, str(exc))
@@ -764,7 +772,10 @@ class DestinationWorker:
         return Outcome(base.copy(state=state, last_error=error), "failed",
                        ("DeliveryFailed", f"{d.kind.value} {ref} failed: {error}", True), error)
 
-    async def _ended_outside(self, rec: FindingRecord) -> Outcome | None:
+    async def _ended_outside(self, rec: FindingRecord, *, resolving: bool = False) -> Outcome | None:
+        """The incident's end, if it ended in incident.io. Found resolved while this worker is resolving it (an
+        earlier attempt landed and its answer was lost), or with this occurrence's write-ahead resolve mark, the
+        resolve is the operator's own."""
         assert rec.incident_id is not None
         try:
             incident = await self.client.show_incident(rec.incident_id)
@@ -777,7 +788,8 @@ class DestinationWorker:
                 raise TransientFailure(str(exc)) from exc
             return None
         status = incident.incident_status
-        if status.is_resolved and rec.resolve_attempted == rec.occurrence:
+        ours = rec.resolve_attempted is not None and 1 <= rec.resolve_attempted <= rec.occurrence
+        if status.is_resolved and (resolving or ours):
             # Our own resolve went through and its outcome was never recorded (a crash between the two).
             return Outcome(
                 self._with_incident(rec, incident).copy(state=State.RESOLVED, last_error=None,
@@ -803,6 +815,8 @@ class DestinationWorker:
         records = [r for r in await self.journal.records(self.destination_id) if r.has_incident]
         random.shuffle(records)  # a large backlog is covered over several passes
         for rec in records[:limit]:
+            if await self.journal.has_pending(self.destination_id, rec.object_id):
+                continue  # its own action will look (a resolve that landed unrecorded is ours, not a human's)
             try:
                 outcome = await self._ended_outside(rec)
             except (IncidentIOError, TransientFailure):

@@ -161,6 +161,22 @@ async def test_the_operators_own_resolve_is_not_taken_for_a_human_after_a_lost_j
     assert not any(reason == "IncidentClosedOutside" for _, reason, _ in harness.events)
 
 
+async def test_a_resolve_whose_answers_were_lost_is_the_operators_not_a_humans(harness: Harness) -> None:
+    """Fault seed inproc 270: every answer to the resolve is lost after incident.io carried it out, so the worker
+    retries later and finds the incident resolved before editing: that is the clear's goal reached."""
+    await harness.start([harness.dest("primary")])
+    await harness.ready(DEST)
+    await harness.post(detected(A))
+    await harness.idle()
+    harness.sim.fail_next(30, "reset", method="POST", path_prefix="/v2/incidents/", after_processing=True)
+    await harness.post(cleared(A, "2026-11-26T10:30:00Z"))
+    await harness.idle()
+    assert of(harness, A)[0]["incident_status"]["category"] == "closed"
+    assert (await harness.record(DEST, A)).state is State.RESOLVED
+    assert (await harness.journal.counters(DEST)).resolved == 1
+    assert not any(reason == "IncidentClosedOutside" for _, reason, _ in harness.events)
+
+
 async def test_a_detection_stamped_like_the_clear_before_it_opens_nothing(harness: Harness) -> None:
     """8.8: equal timestamps order Detected < Updated < Cleared, whatever order they arrive in (as Findings)."""
     await harness.start([harness.dest("primary")])

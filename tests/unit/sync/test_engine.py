@@ -138,6 +138,17 @@ def test_an_update_newer_than_the_clear_that_ended_it_is_a_late_redetection(stat
     assert (d.kind, d.row) == (Kind.IGNORE, 12)
 
 
+def test_a_clear_after_a_close_recorded_while_our_resolve_was_in_flight_is_our_resolve() -> None:
+    """A replica recorded "closed outside" while another leader's resolve (marked write-ahead) was unrecorded:
+    the clear resolves (and finds it resolved: the operator's), instead of leaving it a human's."""
+    closed = rec(State.CLOSED_OUTSIDE, occurrence=2).copy(resolve_attempted=2)
+    d = decide(closed, note("ProblemCleared", ts="2026-01-01T00:01:00Z"), make_dest(resolved="Resolved"))
+    assert (d.kind, d.row) == (Kind.RESOLVE, 6)
+    human = rec(State.CLOSED_OUTSIDE, occurrence=2)
+    d = decide(human, note("ProblemCleared", ts="2026-01-01T00:01:00Z"), make_dest(resolved="Resolved"))
+    assert d.kind is Kind.IGNORE
+
+
 def test_idempotency_key_is_stable_and_distinct_per_destination_and_occurrence() -> None:
     k = idempotency_key("secret/causely/a", OBJECT_ID, 1)
     assert k == idempotency_key("secret/causely/a", OBJECT_ID, 1)
