@@ -103,12 +103,22 @@ def decide_for_occurrence(
     if record is None:
         record = FindingRecord(dest.id, n.object_id, occurrence=occurrence) if occurrence > 1 else None
     elif occurrence > record.occurrence:
+        if (not record.has_incident and record.state not in ENDED
+                and record.create_attempted == record.occurrence):
+            # The earlier occurrence's create was sent and its outcome never recorded (another leader): that
+            # incident may be live. Replay its key — then resolve it for a clear, or carry it over (row 13/11).
+            if n.type is NotificationType.CLEARED:
+                return Decision(Kind.RECOVER, "unrecorded-create", record.occurrence, 13)
+            return decide(record, n, dest)
         if record.has_incident:
             record = record.copy(occurrence=occurrence)
         else:
             record = FindingRecord(
                 record.destination_id, record.object_id, occurrence=occurrence, last_ts_ns=record.last_ts_ns,
                 created_at=record.created_at,
+                # a create already sent for this occurrence (by a leader whose result is not recorded) stays
+                # known, so a clear replays its key (row 13) instead of leaving the incident live
+                create_attempted=record.create_attempted if record.create_attempted == occurrence else None,
             )
     elif record.state in ENDED and n.type is not NotificationType.CLEARED:
         return Decision(Kind.IGNORE, "ended-this-occurrence", record.occurrence, 12)

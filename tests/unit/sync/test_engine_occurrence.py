@@ -58,3 +58,21 @@ def test_skipped_then_raised_in_the_same_occurrence_creates() -> None:
     d = decide_for_occurrence(rec(State.SKIPPED, incident=False), note("ProblemUpdated", "Critical", ts=T1),
                               make_dest(), 1)
     assert (d.kind, d.occurrence) == (Kind.CREATE, 1)
+
+
+def test_a_create_sent_for_the_new_occurrence_is_recovered_by_its_clear() -> None:
+    """Fault seed kube 13: the old leader sent occurrence 2's create, the new leader sees occurrence 1's resolved
+    record with the write-ahead mark for 2; the clear must replay that create's key, not be ignored."""
+    resolved = rec(State.RESOLVED).copy(create_attempted=2)
+    d = decide_for_occurrence(resolved, note("ProblemCleared", ts=T1), make_dest(), 2)
+    assert (d.kind, d.row, d.occurrence) == (Kind.RECOVER, 13, 2)
+
+
+def test_an_earlier_occurrences_unrecorded_create_is_recovered_when_the_spec_moved_on() -> None:
+    """Fault seed kube 13: a leader sent occurrence 1's create and died before recording it; the next leader
+    sees occurrence 2's clear. The incident may be live: replay occurrence 1's key and resolve it."""
+    pending = FindingRecord("env", OBJECT_ID, state=State.PENDING, occurrence=1, create_attempted=1)
+    d = decide_for_occurrence(pending, note("ProblemCleared", ts=T1), make_dest(), 2)
+    assert (d.kind, d.row, d.occurrence) == (Kind.RECOVER, 13, 1)
+    d = decide_for_occurrence(pending, note("ProblemDetected", "Critical", ts=T1), make_dest(), 2)
+    assert (d.kind, d.occurrence) == (Kind.CREATE, 1)  # the same key: the incident, if it exists, carries over
