@@ -296,6 +296,11 @@ class OperatorRuntime:
                 raise
             except Exception as exc:
                 log.warning("Finding clean-up failed: %s", describe(exc))
+            # Removed and no Finding left: nothing more to time (kept, this would grow with every deletion).
+            left = self.store.destination_ids()
+            for dest_id, since in list(self.gone_since.items()):
+                if dest_id not in self.objects and dest_id not in left and now - since >= self.timing.orphan_grace:
+                    del self.gone_since[dest_id]
 
     # -- Secrets ---------------------------------------------------------------------------------------
     async def on_secret(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
