@@ -240,6 +240,10 @@ class FindingStore:
             for e in self._by_dest.get(destination_id, {}).values()
         )
 
+    def forget_counters(self, destination_id: str) -> None:
+        """A destination removed for good: its counters go with it (a re-created one is seeded from status)."""
+        self._counters.pop(destination_id, None)
+
     def seed_counters(self, destination_id: str, counters: Mapping[str, Any]) -> None:
         """Continue the counters a previous leader persisted in the destination's status."""
         c = Counters()

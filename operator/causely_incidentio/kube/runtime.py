@@ -301,6 +301,7 @@ class OperatorRuntime:
             for dest_id, since in list(self.gone_since.items()):
                 if dest_id not in self.objects and dest_id not in left and now - since >= self.timing.orphan_grace:
                     del self.gone_since[dest_id]
+                    self.store.forget_counters(dest_id)
 
     # -- Secrets ---------------------------------------------------------------------------------------
     async def on_secret(self, event_type: str | None, raw: Mapping[str, Any]) -> None:

@@ -59,11 +59,13 @@ async def gc_passes(rt: OperatorRuntime) -> None:
 
 async def test_a_deleted_destination_is_forgotten_after_its_grace(runtime: OperatorRuntime) -> None:
     await runtime.on_destination(None, BODY)
+    await runtime.store.counters(DEST)  # the leader counted something for it
     await runtime.on_destination("DELETED", BODY)
     assert DEST in runtime.gone_since
     await gc_passes(runtime)
     assert DEST not in runtime.pipeline.invalid and DEST not in runtime.pipeline.configs
     assert DEST not in runtime.gone_since
+    assert runtime.store.counter_values(DEST) == {}
 
 
 async def test_a_destination_back_before_the_pass_is_not_forgotten_as_gone(runtime: OperatorRuntime) -> None:
