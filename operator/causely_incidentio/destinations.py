@@ -207,8 +207,14 @@ def normalise_api_url(value: str) -> tuple[str | None, str]:
     canonical form (lower-case scheme and host, default port and trailing slash dropped) is what the
     allow-list compares.
     """
+    value = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        # urllib drops tabs and newlines before parsing, httpx refuses them: what is checked is not what is sent.
+        return None, "contains whitespace or control characters"
+    if "?" in value or "#" in value:  # an empty query or fragment too: the client's paths would land in it
+        return None, "must not have a query or fragment"
     try:
-        parts = urllib.parse.urlsplit(value.strip())
+        parts = urllib.parse.urlsplit(value)
         port = parts.port
     except ValueError:
         return None, "is not a valid URL"

@@ -454,3 +454,9 @@ def test_no_confused_deputy_unlabelled_secrets_and_unlisted_urls_are_refused(
     op.kube.kubectl("patch", "secret", "db-password", "-n", op.namespace, "--type=merge",
                     "-p", json.dumps({"stringData": {"token": API_TOKEN}}))
     op.wait_condition("deputy", "Ready", "True", timeout=90)
+
+    # Removing the label alone (the value unchanged) withdraws the opt-in at the next token refresh.
+    op.kube.kubectl("label", "secret", "db-password", "-n", op.namespace,
+                    "notifications.causely.ai/incident-io-token-")
+    withdrawn = op.wait_condition("deputy", "ConfigValid", "False", timeout=60)
+    assert "has not opted in" in withdrawn["message"]

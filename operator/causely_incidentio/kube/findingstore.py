@@ -240,6 +240,14 @@ class FindingStore:
             for e in self._by_dest.get(destination_id, {}).values()
         )
 
+    def retry_wait(self, failures: int) -> float:
+        """The backoff after a finding's ``failures``-th failed attempt (the worker's attempt budget reads it)."""
+        return float(min(self.max_retry_delay, self.retry_delay * 2 ** min(max(failures - 1, 0), 16)))
+
+    def forget_counters(self, destination_id: str) -> None:
+        """A destination removed for good: its counters go with it (a re-created one is seeded from status)."""
+        self._counters.pop(destination_id, None)
+
     def seed_counters(self, destination_id: str, counters: Mapping[str, Any]) -> None:
         """Continue the counters a previous leader persisted in the destination's status."""
         c = Counters()
@@ -464,7 +472,7 @@ class FindingStore:
             return
         e.strikes = action.strikes + int(strike)
         attempts = action.attempts + 1
-        wait = min(self.max_retry_delay, self.retry_delay * 2 ** min(attempts - 1, 16))
+        wait = self.retry_wait(attempts)
         e.not_before = self.clock() + wait
         if self.on_work is not None:  # wake the worker when the wait is over (it sleeps while nothing is due)
             asyncio.get_running_loop().call_later(wait + 0.05, self.on_work, action.destination_id)

@@ -296,6 +296,12 @@ class OperatorRuntime:
                 raise
             except Exception as exc:
                 log.warning("Finding clean-up failed: %s", describe(exc))
+            # Removed and no Finding left: nothing more to time (kept, this would grow with every deletion).
+            left = self.store.destination_ids()
+            for dest_id, since in list(self.gone_since.items()):
+                if dest_id not in self.objects and dest_id not in left and now - since >= self.timing.orphan_grace:
+                    del self.gone_since[dest_id]
+                    self.store.forget_counters(dest_id)
 
     # -- Secrets ---------------------------------------------------------------------------------------
     async def on_secret(self, event_type: str | None, raw: Mapping[str, Any]) -> None:
@@ -356,7 +362,7 @@ class OperatorRuntime:
         trimmed = {**body, "data": {k: v for k, v in data.items() if k in keys}}
         self.secrets.put(trimmed)
         after = self.secrets.get(namespace, name)
-        return before is None or after is None or dict(before.get("data") or {}) != dict(after.get("data") or {})
+        return before is None or after is None or _token_view(before) != _token_view(after)
 
     async def _refresh_tokens(self) -> None:
         """Token Secrets are not watched (that would cache every Secret): read the referenced ones again."""
@@ -526,6 +532,12 @@ class OperatorRuntime:
         except Exception as exc:  # an Event is best effort; never let it break delivery
             log.warning("cannot post Event %s: %s", reason, type(exc).__name__)
 
+
+
+def _token_view(secret: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a token lookup depends on: the data and the labels (the opt-in label can be withdrawn alone)."""
+    labels = (secret.get("metadata") or {}).get("labels")
+    return dict(secret.get("data") or {}), dict(labels or {})
 
 
 def _secret_names(body: Mapping[str, Any]) -> set[str]:

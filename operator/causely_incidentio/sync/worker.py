@@ -464,7 +464,7 @@ class DestinationWorker:
                         transient = True
                         # It counts against the budget only if incident.io accepted a write since this action's
                         # previous attempt (its last backoff before this pass): then it is failing alone.
-                        since = started - (self._backoff(action.attempts - 1) if action.attempts else 0.0)
+                        since = started - self._previous_wait(action.attempts)
                         await self._retry_or_abandon(action, str(exc), strike=self._last_ok > since,
                                                      unexpected=False)
                         return  # keep this finding's order: later actions wait for this one
@@ -490,6 +490,14 @@ class DestinationWorker:
             self.health.last_sync = self.clock()
         self._changed()
         return transient
+
+    def _previous_wait(self, attempts: int) -> float:
+        """How long the action waited after its last failure: the journal's schedule when it keeps its own (the
+        Kubernetes Finding store), else this worker's (the SQLite journal waits what ``retry_later`` is told)."""
+        if not attempts:
+            return 0.0
+        schedule = getattr(self.journal, "retry_wait", None)
+        return float(schedule(attempts)) if schedule is not None else self._backoff(attempts - 1)
 
     def _backoff(self, attempts: int) -> float:
         """The wait after an action's ``attempts + 1``-th failure: doubling from ``retry_delay``, capped."""
