@@ -59,7 +59,7 @@ async def test_config_naming_an_unknown_severity_keeps_actions_pending(harness: 
             break
         await harness.sim_sleep()
     # The bad severity id is a config error caught before any delivery: nothing is sent, nothing is lost.
-    assert not worker.health.config_valid and "severityId" in worker.health.config_message
+    assert not worker.health.config_valid and "severityID" in worker.health.config_message
     assert harness.incidents() == []
     assert await harness.journal.pending_count(DEST) == 1
     worker.reconfigure(worker.config.evolve(severity_id=None))  # fixed: the kept action is delivered
