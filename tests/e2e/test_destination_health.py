@@ -50,7 +50,8 @@ def test_incidentio_down_is_degraded_and_progressing_then_ready_again(
     operator: OperatorProcess, sim: SimulatorProcess
 ) -> None:
     op = operator
-    op.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "stringData": {"token": API_TOKEN}})
+    op.apply({"apiVersion": "v1", "kind": "Secret", "stringData": {"token": API_TOKEN},  # opted in as a token
+              "metadata": {"name": "key", "labels": {"notifications.causely.ai/incident-io-token": "true"}}})
     op.apply({"apiVersion": "notifications.causely.ai/v1alpha1", "kind": "IncidentDestination",
               "metadata": {"name": "oncall"},
               "spec": {"tokenSecretRef": {"name": "key", "key": "token"}, "resolvedStatusName": "Fixed"}})
