@@ -460,10 +460,11 @@ class ProcessRun(Run):
                 if self.proc.poll() is not None:
                     raise AssertionError(f"standalone exited with {self.proc.returncode}: {self.log.read_text()}")
                 with contextlib.suppress(httpx.TransportError):
-                    if (await http.get(f"http://127.0.0.1:{self.port}/readyz")).status_code == 200:
+                    # serving: /readyz is 503 while the config file cannot be read (its notifications get 503)
+                    if (await http.get(f"http://127.0.0.1:{self.port}/healthz")).status_code == 200:
                         return
                 await asyncio.sleep(0.025)
-        raise TimeoutError("standalone did not become ready")
+        raise TimeoutError("standalone did not start serving")
 
     def spawn(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as out:
