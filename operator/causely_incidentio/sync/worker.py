@@ -619,7 +619,8 @@ class DestinationWorker:
             # Look before editing: an incident a human already resolved or closed is recorded, never edited. Found
             # resolved before a resolve, it is the clear's goal reached (an earlier attempt whose answer was lost).
             ended = await self._ended_outside(base, resolving=d.kind is Kind.RESOLVE)
-            if ended is not None and ended.record.state is State.RESOLVED and d.kind is not Kind.RESOLVE:
+            if (ended is not None and ended.record.state is State.RESOLVED and d.kind is not Kind.RESOLVE
+                    and base.resolve_attempted is not None and base.resolve_attempted < base.occurrence):
                 # The incident carried into this occurrence was resolved by the operator's resolve of an earlier
                 # one (sent, its answer lost): this occurrence has no incident yet — decide again without it.
                 fresh = FindingRecord(base.destination_id, base.object_id, occurrence=base.occurrence,
