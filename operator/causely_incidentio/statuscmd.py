@@ -34,7 +34,7 @@ from causely_incidentio.sync.records import FindingRecord, PendingAction
 def deliveries(pending: list[PendingAction], records: list[FindingRecord], now: float) -> dict[str, str]:
     """The Degraded reason and message the findings of one destination call for (kube/status.py's rules)."""
     attempts: dict[str, Attempt] = {}
-    for action in pending:  # oldest first: the action being retried is the finding's first pending one
+    for action in pending:  # each finding's next action: the one being retried
         attempts.setdefault(action.object_id, Attempt(action.last_error, action.attempts, True, now))
     for r in records:
         if r.object_id not in attempts and r.last_error:
@@ -51,11 +51,11 @@ async def collect(state: str) -> dict[str, Any]:
         result: dict[str, Any] = {"destinations": []}
         for dest in await journal.destination_ids():
             records = await journal.records(dest)
-            pending = await journal.pending(dest, limit=100_000)
+            pending = await journal.heads(dest)  # backing off included: the stuck work this command shows
             result["destinations"].append({
                 "id": dest,
                 "counters": (await journal.counters(dest)).as_dict(),
-                "pending": await journal.pending_count(dest),
+                "pending": (await journal.backlog(dest))[0],
                 "openIncidents": sum(1 for r in records if r.has_incident),
                 "deliveries": deliveries(pending, records, time.time()),
                 "findings": [

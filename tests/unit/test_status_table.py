@@ -135,3 +135,28 @@ def test_a_finding_retried_against_a_5xx_shows_incidentio_unreachable(tmp_path: 
     assert dest["deliveries"]["reason"] == "IncidentIOUnreachable"
     assert "POST /v2/incidents: HTTP 503 (1)" in dest["deliveries"]["message"]
     assert "deliveries: IncidentIOUnreachable:" in _run(path, "table")
+
+
+def test_a_finding_backing_off_still_shows_in_deliveries_and_pending(tmp_path: Path) -> None:
+    """The worker backs a failing finding off (``not_before`` in the future): exactly the stuck work the status
+    command exists to show, so it must not read only the actions that may run now."""
+    path = tmp_path / "journal.sqlite"
+    down = str(ServerError(BODY, endpoint="POST /v2/incidents", status=503))
+
+    async def backing_off() -> None:
+        journal = await SqliteJournal.open(path)
+        try:
+            await journal.accept([Intake(DEST, "stuck", b"{}", time.time())])
+            for _ in range(3):
+                (action,) = await journal.pending(DEST)
+                await journal.retry_later(action, down, delay=0.0)
+            (action,) = await journal.pending(DEST)
+            await journal.retry_later(action, down, delay=600.0)  # as the worker does: back off
+            assert await journal.pending(DEST) == []
+        finally:
+            await journal.close()
+
+    asyncio.run(backing_off())
+    (dest,) = json.loads(_run(path, "json"))["destinations"]
+    assert dest["pending"] == 1
+    assert dest["deliveries"]["reason"] == "IncidentIOUnreachable"

@@ -323,6 +323,18 @@ class SqliteJournal:
         result: list[PendingAction] = await self._run(q)
         return result
 
+    async def heads(self, destination_id: str) -> list[PendingAction]:
+        """Each finding's next action — the one retried —, findings backing off included (the status command)."""
+        def q() -> list[PendingAction]:
+            return [PendingAction(*row) for row in self.conn.execute(
+                f"SELECT {PENDING_COLUMNS} FROM pending WHERE seq IN "  # noqa: S608
+                "(SELECT MIN(seq) FROM pending WHERE destination_id = ? GROUP BY object_id) ORDER BY seq",
+                (destination_id,),
+            )]
+
+        result: list[PendingAction] = await self._run(q)
+        return result
+
     async def has_pending(self, destination_id: str, object_id: str) -> bool:
         """Does this finding have an action waiting (backing off included)?"""
         def q() -> bool:
